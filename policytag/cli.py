@@ -1,0 +1,59 @@
+"""The `policytag` command: one thin subcommand per stage; the work lives in the modules each one calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from policytag.records import atomic_writer, write_jsonl
+    from policytag.segment import segment_files
+
+    def show(done) -> None:
+        print(f"{done.article.id}: {len(done.sentences)} sentences, {len(done.removed)} furniture lines removed, "
+              f"language {done.lang}", file=sys.stderr)
+
+    articles, skipped = segment_files(args.inputs, progress=show)
+    sentences = [sentence for done in articles for sentence in done.sentences]
+    write_jsonl(args.out, sentences)
+    if args.report:
+        report = {
+            "articles": {done.article.id: {"sentences": len(done.sentences), "furniture_lines": len(done.removed),
+                                           "language": done.lang} for done in articles},
+            "totals": {"articles": len(articles), "sentences": len(sentences),
+                       "furniture_lines": sum(len(done.removed) for done in articles), "skipped": len(skipped)},
+            "removed": [asdict(line) for done in articles for line in done.removed],
+            "skipped": [asdict(item) for item in skipped],
+        }
+        with atomic_writer(args.report) as handle:
+            json.dump(report, handle, ensure_ascii=False, indent=1)
+            handle.write("\n")
+    print(f"{len(sentences)} sentences from {len(articles)} articles -> {args.out}", file=sys.stderr)
+    for item in skipped:
+        print(f"skipped: {item.reason}", file=sys.stderr)
+    return 1 if skipped else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="policytag", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    segment = commands.add_parser("segment", help="split articles into sentence records (JSON Lines)")
+    segment.add_argument("inputs", nargs="+", help=".txt/.html files or folders of them")
+    segment.add_argument("--out", required=True, type=Path, help="sentences file to write (.jsonl)")
+    segment.add_argument("--report", type=Path, help="JSON report: counts per article, every furniture line removed")
+    segment.set_defaults(run=cmd_segment)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

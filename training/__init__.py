@@ -1,0 +1,1 @@
+"""Training stages: backbone materialisation, dataset building, fine-tuning, the baseline."""
