@@ -38,6 +38,12 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return 1 if skipped else 0
 
 
+STAGE_MODULES = {
+    "dataset": ("training.dataset", "join sentences and annotations into a Hugging Face DatasetDict"),
+}
+"""Subcommands whose arguments the stage module parses itself: `policytag NAME --help` shows them."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="policytag", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -47,10 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument("--out", required=True, type=Path, help="sentences file to write (.jsonl)")
     segment.add_argument("--report", type=Path, help="JSON report: counts per article, every furniture line removed")
     segment.set_defaults(run=cmd_segment)
+    for name, (_, help_text) in STAGE_MODULES.items():
+        commands.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in STAGE_MODULES:
+        import importlib
+
+        return importlib.import_module(STAGE_MODULES[argv[0]][0]).main(argv[1:])
     args = build_parser().parse_args(argv)
     return args.run(args)
 
