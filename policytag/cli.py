@@ -38,8 +38,15 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return 1 if skipped else 0
 
 
+def cmd_tag(args: argparse.Namespace) -> int:
+    from policytag.tag_run import run_tag
+
+    return run_tag(args)
+
+
 STAGE_MODULES = {
     "dataset": ("training.dataset", "join sentences and annotations into a Hugging Face DatasetDict"),
+    "backbone": ("training.backbone", "materialise the pretrained encoder as a Hugging Face checkpoint"),
 }
 """Subcommands whose arguments the stage module parses itself: `policytag NAME --help` shows them."""
 
@@ -53,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument("--out", required=True, type=Path, help="sentences file to write (.jsonl)")
     segment.add_argument("--report", type=Path, help="JSON report: counts per article, every furniture line removed")
     segment.set_defaults(run=cmd_segment)
+    from policytag.tag_run import add_tag_arguments
+
+    tag = commands.add_parser("tag", help="tag new articles: labels and scores per sentence, a summary per article")
+    add_tag_arguments(tag)
+    tag.set_defaults(run=cmd_tag)
     for name, (_, help_text) in STAGE_MODULES.items():
         commands.add_parser(name, help=help_text, add_help=False)
     return parser

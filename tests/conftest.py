@@ -28,3 +28,32 @@ def sentences_file(raw_dir, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("corpus") / "sentences.jsonl"
     write_jsonl(path, [sentence for item in done for sentence in item.sentences])
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(sentences_file, tmp_path_factory) -> Path:
+    """A classifier directory as the train stage writes it, on a tiny random backbone (built offline in seconds).
+
+    Its thresholds are each label's 70th percentile of scores on the corpus, so that decisions vary between
+    sentences the way a trained model's do."""
+    import numpy as np
+    import torch
+    from transformers import AutoTokenizer
+
+    from policytag.model import Classifier, SentenceTagger, save_classifier
+    from policytag.records import read_sentences
+    from tiny_backbone import build_tiny_backbone
+
+    texts = [s.text for s in read_sentences(sentences_file)]
+    root = tmp_path_factory.mktemp("tiny")
+    backbone = build_tiny_backbone(root / "backbone", texts)
+    torch.manual_seed(0)
+    model = SentenceTagger.from_backbone(backbone)
+    with torch.no_grad():
+        model.head.weight.normal_(0, 2.0)
+    directory = save_classifier(root / "classifier", model, AutoTokenizer.from_pretrained(str(backbone)),
+                                [0.5] * len(model.config.label_names))
+    scores = Classifier.load(directory, device="cpu").predict_proba(texts)
+    save_classifier(directory, model, AutoTokenizer.from_pretrained(str(backbone)),
+                    np.percentile(scores, 70, axis=0).round(4).tolist())
+    return directory

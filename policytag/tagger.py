@@ -1,0 +1,124 @@
+"""Tagging articles: segment exactly as the corpus was, score sentences in large batches, decide labels with the
+model's per-label thresholds, and summarise each article.
+
+The scorer is anything with `labels`, `thresholds`, `model_version` and `predict_proba(texts)`: the fp32
+`policytag.model.Classifier`, or the quantised fast path of policytag.fast_scorer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Protocol, Sequence
+
+import numpy as np
+
+from policytag.segment import segment_article
+from policytag.tag_inputs import InputArticle, SkippedInput
+
+TOP_SENTENCES = 3
+
+
+class Scorer(Protocol):
+    labels: list[str]
+    thresholds: np.ndarray
+    model_version: str
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass
+class TaggedSentence:
+    id: str
+    article_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+    lang: str
+    labels: list[str]
+    scores: dict[str, float]
+    model_version: str
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class ArticleSummary:
+    article_id: str
+    source: str
+    lang: str
+    sentences: int
+    labels: list[str]
+    sentences_per_label: dict[str, int]
+    top_sentences: dict[str, list[dict]]
+    model_version: str
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class TaggedArticle:
+    summary: ArticleSummary
+    sentences: list[TaggedSentence]
+    text: str
+
+
+def summarise(item: InputArticle, lang: str, sentences: list[TaggedSentence], labels: list[str],
+              model_version: str) -> ArticleSummary:
+    counts = {label: sum(label in s.labels for s in sentences) for label in labels}
+    top = {}
+    for label in labels:
+        chosen = sorted((s for s in sentences if label in s.labels), key=lambda s: -s.scores[label])[:TOP_SENTENCES]
+        if chosen:
+            top[label] = [{"index": s.index, "score": s.scores[label], "text": s.text} for s in chosen]
+    return ArticleSummary(item.article.id, item.article.source, lang, len(sentences),
+                          [label for label in labels if counts[label]], counts, top, model_version, item.extra)
+
+
+def _score(batch: list[tuple[InputArticle, object]], scorer: Scorer) -> list[TaggedArticle]:
+    texts = [s.text for _, segmented in batch for s in segmented.sentences]
+    scores = scorer.predict_proba(texts) if texts else np.zeros((0, len(scorer.labels)))
+    decided = scores >= np.asarray(scorer.thresholds)
+    done, row = [], 0
+    for item, segmented in batch:
+        tagged = []
+        for sentence in segmented.sentences:
+            tagged.append(TaggedSentence(
+                id=sentence.id, article_id=sentence.article_id, index=sentence.index, start=sentence.start,
+                end=sentence.end, text=sentence.text, lang=sentence.lang,
+                labels=[label for label, on in zip(scorer.labels, decided[row]) if on],
+                scores={label: round(float(score), 4) for label, score in zip(scorer.labels, scores[row])},
+                model_version=scorer.model_version, extra=item.extra,
+            ))
+            row += 1
+        summary = summarise(item, segmented.lang, tagged, list(scorer.labels), scorer.model_version)
+        done.append(TaggedArticle(summary, tagged, item.article.text))
+    return done
+
+
+def tag_stream(items: Iterable[InputArticle | SkippedInput], scorer: Scorer, batch_sentences: int = 512,
+               skip_article_ids: set[str] | frozenset = frozenset()) -> Iterator[TaggedArticle | SkippedInput]:
+    """Tagged articles (and skipped inputs) in input order. Sentences of several articles share one scoring
+    call of about `batch_sentences`, so short articles still fill the batches; articles in `skip_article_ids`
+    (already done by an earlier run) are passed over."""
+    batch: list[tuple[InputArticle, object]] = []
+    size = 0
+    seen: set[str] = set()
+    for item in items:
+        if isinstance(item, SkippedInput):
+            yield item
+            continue
+        article_id = item.article.id
+        if article_id in skip_article_ids:
+            continue
+        if article_id in seen:
+            yield SkippedInput(item.article.source, f"{item.article.source}: article id {article_id!r} appears "
+                                                    "twice; give each article a unique id")
+            continue
+        seen.add(article_id)
+        segmented = segment_article(item.article)
+        batch.append((item, segmented))
+        size += len(segmented.sentences)
+        if size >= batch_sentences:
+            yield from _score(batch, scorer)
+            batch, size = [], 0
+    if batch:
+        yield from _score(batch, scorer)
