@@ -68,7 +68,10 @@ def is_name_list(text: str) -> bool:
     parts = [p.strip() for p in re.split(r"\s[–—-]\s|,|\||/", text) if p.strip()]
     if len(parts) < 2:
         return False
-    return all(1 <= len(p.split()) <= 4 and all(w[:1].isupper() for w in p.split()) for p in parts)
+    def is_name(word: str) -> bool:
+        return word[:1].isupper() and not (len(word) > 1 and word.isupper())  # "Phong", not "CHAPTER"
+
+    return all(1 <= len(p.split()) <= 4 and all(map(is_name, p.split())) for p in parts)
 
 
 def furniture_reason(line: Line) -> str | None:

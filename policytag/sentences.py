@@ -17,13 +17,17 @@ ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "gen", "gov", "sen", "rep", "rev", "col", "lt", "sgt",
     "capt", "cmdr", "adm", "pres", "supt", "messrs", "inc", "ltd", "co", "corp", "bros", "dept", "est", "vs", "cf",
     "e.g", "i.e", "a.m", "p.m", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov",
-    "dec", "mt", "ft", "approx", "govt", "int'l",
+    "dec", "mt", "ft", "approx", "govt", "int'l", "pub", "stat", "subsec", "para", "paras", "cl", "reg", "ibid",
     # Vietnamese: Thành phố, Tiến sĩ, Thạc sĩ, Phó giáo sư, Giáo sư, Bác sĩ, Kỹ sư, Nghệ sĩ nhân dân / ưu tú
     "tp", "ts", "ths", "pgs", "gs", "bs", "ks", "nsnd", "nsưt", "ttxvn",
 }
 NUMBER_ABBREVIATIONS = {"no", "nos", "art", "arts", "p", "pp", "vol", "fig", "tr", "q", "k", "đ", "sec", "ch"}
 """Abbreviations only when a number follows: 'No. 5' but 'We told them no. That request ...'."""
 
+ENUMERATOR = re.compile(r"^\s*(\(?[0-9]{1,3}[.)]|\(?[a-zđ][.)]|\([A-Z]{1,4}\)|[IVXLC]{1,5}\.|(điều|khoản|article|art|section|"
+                        r"chương|chapter|mục|part|§)\s*[0-9IVXLC]+[a-z]?\.)$", re.IGNORECASE)
+"""A list or clause number at the start of a line ("1.", "a)", "(A)", "Điều 16.", "Article 2."): it belongs to
+the sentence it introduces and never ends one."""
 BOUNDARY = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)")
 NEXT_START = re.compile(r"\s+[\"'“‘«(\[]*([^\s\"'“‘«(\[])")
 
@@ -57,6 +61,8 @@ def split_line(text: str, start: int, end: int) -> list[tuple[int, int]]:
     spans = []
     cursor = start
     for match in BOUNDARY.finditer(text, start, end):
+        if ENUMERATOR.match(text[cursor:match.end()]):
+            continue
         if is_sentence_end(text, match.start(), match.end()):
             spans.append((cursor, match.end()))
             cursor = match.end()

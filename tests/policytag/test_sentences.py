@@ -32,6 +32,11 @@ def split(text: str) -> list[str]:
         ("Revenue was $1.5 billion. Tax was 0.",  ["Revenue was $1.5 billion.", "Tax was 0."]),
         ("• Users must not post illegal content.", ["Users must not post illegal content."]),
         ("Fake news", ["Fake news"]),
+        ("1. Online hosts must remove the content. They must do so expeditiously.",
+         ["1. Online hosts must remove the content.", "They must do so expeditiously."]),
+        ("(A) Article 2. Scope", ["(A) Article 2. Scope"]),
+        ("It was enacted as Pub. L. 105–277, 112 Stat. 2681. It took effect in 2000.",
+         ["It was enacted as Pub. L. 105–277, 112 Stat. 2681.", "It took effect in 2000."]),
     ],
 )
 def test_english(text, expected):
@@ -51,6 +56,8 @@ def test_english(text, expected):
           "Ông Hùng nói: “Chủ quyền số là ưu tiên.”", "Điều đó rõ ràng."]),
         ("Theo Điều 26 của Luật, doanh nghiệp phải lưu trữ dữ liệu tại Việt Nam. Ảnh minh họa",
          ["Theo Điều 26 của Luật, doanh nghiệp phải lưu trữ dữ liệu tại Việt Nam.", "Ảnh minh họa"]),
+        ("Điều 16. Phòng ngừa, xử lý thông tin trên không gian mạng", ["Điều 16. Phòng ngừa, xử lý thông tin trên không gian mạng"]),
+        ("a) Tuyên truyền xuyên tạc, phỉ báng chính quyền nhân dân;", ["a) Tuyên truyền xuyên tạc, phỉ báng chính quyền nhân dân;"]),
     ],
 )
 def test_vietnamese(text, expected):
