@@ -34,7 +34,7 @@ def split(text: str) -> list[str]:
         ("Fake news", ["Fake news"]),
         ("1. Online hosts must remove the content. They must do so expeditiously.",
          ["1. Online hosts must remove the content.", "They must do so expeditiously."]),
-        ("(A) Article 2. Scope", ["(A) Article 2. Scope"]),
+        ("Article 2. Scope", ["Article 2. Scope"]),
         ("It was enacted as Pub. L. 105–277, 112 Stat. 2681. It took effect in 2000.",
          ["It was enacted as Pub. L. 105–277, 112 Stat. 2681.", "It took effect in 2000."]),
     ],
