@@ -13,8 +13,19 @@ def repo() -> Path:
 
 
 @pytest.fixture(scope="session")
-def raw_dir(repo) -> Path:
-    return repo / "data" / "raw"
+def raw_dir(repo, tmp_path_factory) -> Path:
+    """The seed articles of data/raw (a copy, without the unlabelled pool of data/raw/pool/)."""
+    import shutil
+
+    copy = tmp_path_factory.mktemp("raw")
+    for path in (repo / "data" / "raw").glob("*.*"):
+        shutil.copy2(path, copy / path.name)
+    return copy
+
+
+@pytest.fixture(scope="session")
+def pool_dir(repo) -> Path:
+    return repo / "data" / "raw" / "pool"
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +68,13 @@ def tiny_classifier(sentences_file, tmp_path_factory) -> Path:
     save_classifier(directory, model, AutoTokenizer.from_pretrained(str(backbone)),
                     np.percentile(scores, 70, axis=0).round(4).tolist())
     return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(sentences_file, tmp_path_factory) -> Path:
+    """A tiny random BERT checkpoint + WordPiece tokenizer trained on the corpus, laid out like models/backbone/."""
+    from policytag.records import read_sentences
+    from tiny_backbone import build_tiny_backbone
+
+    texts = [sentence.text for sentence in read_sentences(sentences_file)]
+    return build_tiny_backbone(tmp_path_factory.mktemp("tiny") / "backbone", texts)

@@ -92,3 +92,19 @@ def test_vietnamese_article(tmp_path):
         )
     ]
     assert all(s.lang == "vi" for s in result.sentences[:3])
+
+
+def test_pool_in_both_languages(pool_dir):
+    done, skipped = segment_files([pool_dir])
+    assert skipped == [] and len(done) == 31
+    by_language = {}
+    for item in done:
+        by_language.setdefault(item.lang, []).append(item.article.id)
+        assert item.article.id[:2] == item.lang  # files are named <lang>-<slug>.txt
+        for sentence in item.sentences:
+            assert item.article.text[sentence.start:sentence.end] == sentence.text
+    assert len(by_language["en"]) == 11 and len(by_language["vi"]) == 20
+    texts = [s.text for item in done for s in item.sentences]
+    assert "1. Thông tin trên không gian mạng có nội dung tuyên truyền chống Nhà nước Cộng hòa xã hội chủ nghĩa " \
+           "Việt Nam bao gồm:" in texts
+    assert not [t for t in texts if t in ("1.", "2.", "a)")]
