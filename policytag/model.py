@@ -1,0 +1,271 @@
+"""The sentence classifier, defined once: trained by training/train.py, loaded by the tagger.
+
+`SentenceTagger` is a BERT encoder (multilingual-e5-small by default), attention-mask mean pooling (the pooling e5
+was trained with), dropout and one linear layer with an output per label; sigmoid scores, so a sentence may carry
+any number of labels, or none. It is a standard `PreTrainedModel`: `save_pretrained` writes config.json and
+model.safetensors, `from_pretrained` (or `AutoModel`, once this module is imported) reads them back, with no
+pickle and no remote code. A classifier directory also holds the tokenizer and `thresholds.json`, the per-label
+decision thresholds; `Classifier` loads the three together for inference.
+
+e5 is a retriever trained on "query: ..." / "passage: ..." pairs; `encoder_text` is the one place that prefixes
+(and NFC-normalises) a sentence before it reaches the tokenizer, for training and tagging alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoTokenizer,
+    BertConfig,
+    BertModel,
+    PreTrainedConfig,
+    PreTrainedModel,
+)
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from policytag.labels import LABEL_NAMES, validate_labels
+from policytag.text import normalise_text
+
+QUERY_PREFIX = "query: "
+"""What e5 expects before a text it embeds as a query; the label descriptions get it too (see training/)."""
+DEFAULT_MAX_LENGTH = 128
+THRESHOLDS_FILE = "thresholds.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def encoder_text(text: str, prefix: str = QUERY_PREFIX) -> str:
+    """The string the tokenizer sees for a sentence: NFC-normalised, with e5's prefix."""
+    return prefix + normalise_text(text)
+
+
+class SentenceTaggerConfig(PreTrainedConfig):
+    r"""Configuration of a `SentenceTagger`.
+
+    encoder_config (`BertConfig` or dict): the encoder's own configuration (the backbone's config.json).
+    label_names (`list[str]`): the output labels, in output order (schema order when trained by policytag).
+    pooling (`str`): how token states become a sentence vector; only "mean" (over the attention mask).
+    classifier_dropout (`float`): dropout on the pooled vector before the linear head.
+    input_prefix (`str`): prepended to every text before tokenising (e5's "query: ").
+    max_length (`int`): tokens per sentence at inference (longer ones are truncated).
+    """
+
+    model_type = "policytag_sentence_tagger"
+    # Not named `backbone_config`: transformers treats that key as a vision backbone (timm / hub resolution).
+    sub_configs_defaults = {"encoder_config": BertConfig}
+
+    encoder_config: dict | PreTrainedConfig | None = None
+    label_names: list[str] | None = None
+    pooling: str = "mean"
+    classifier_dropout: float = 0.1
+    input_prefix: str = QUERY_PREFIX
+    max_length: int = DEFAULT_MAX_LENGTH
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        self.label_names = list(self.label_names) if self.label_names is not None else list(LABEL_NAMES)
+        if self.pooling != "mean":
+            raise ValueError(f"unknown pooling {self.pooling!r}; only 'mean' is implemented")
+        # Standard fields, so that every tool of the Hugging Face ecosystem sees which output is which label.
+        self.id2label = dict(enumerate(self.label_names))
+        self.label2id = {name: i for i, name in enumerate(self.label_names)}
+        self.problem_type = "multi_label_classification"
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Average of the token states where attention_mask is 1 (padding excluded), as e5 embeds."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+
+class SentenceTagger(PreTrainedModel):
+    """BERT encoder + mean pooling + dropout + linear head; forward returns one logit per label."""
+
+    config_class = SentenceTaggerConfig
+    config: SentenceTaggerConfig
+    base_model_prefix = "encoder"
+    main_input_name = "input_ids"
+    _supports_sdpa = True
+    _no_split_modules = ["BertEmbeddings", "BertLayer"]
+
+    def __init__(self, config: SentenceTaggerConfig):
+        super().__init__(config)
+        self.encoder = BertModel(config.encoder_config, add_pooling_layer=False)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.head = nn.Linear(config.encoder_config.hidden_size, len(config.label_names))
+        self.post_init()
+
+    def _init_weights(self, module):
+        if module is getattr(self, "head", None):
+            std = getattr(self.config.encoder_config, "initializer_range", 0.02)
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            nn.init.zeros_(module.bias)
+        else:
+            super()._init_weights(module)
+
+    @classmethod
+    def from_backbone(cls, backbone_dir: str | os.PathLike, label_names: Sequence[str] = LABEL_NAMES,
+                      classifier_dropout: float = 0.1, max_length: int = DEFAULT_MAX_LENGTH) -> "SentenceTagger":
+        """A new tagger whose encoder is the pretrained BERT checkpoint in `backbone_dir` (head initialised at
+        random; training/ re-initialises it)."""
+        encoder = BertModel.from_pretrained(str(backbone_dir))  # with BERT's pooler, as the backbone is saved
+        encoder_config = BertConfig.from_dict(encoder.config.to_dict())
+        encoder_config.name_or_path = ""  # no machine's path in the classifier's config.json
+        config = SentenceTaggerConfig(
+            encoder_config=encoder_config, label_names=list(label_names),
+            classifier_dropout=classifier_dropout, max_length=max_length,
+        )
+        model = cls(config)
+        state = {name: value for name, value in encoder.state_dict().items() if not name.startswith("pooler.")}
+        model.encoder.load_state_dict(state, strict=True)
+        return model
+
+    def get_input_embeddings(self):
+        return self.encoder.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.encoder.set_input_embeddings(value)
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The pooled sentence vectors (before dropout and head)."""
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return mean_pool(hidden, attention_mask)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None, pos_weight: torch.Tensor | None = None,
+                **kwargs) -> SequenceClassifierOutput:
+        """Logits [batch, labels]; with multi-hot `labels`, also the mean BCE-with-logits loss, where
+        `pos_weight` [labels] weighs each label's positives (neg/pos for rare labels)."""
+        logits = self.head(self.dropout(self.embed(input_ids, attention_mask)))
+        loss = None
+        if labels is not None:
+            loss = nn.functional.binary_cross_entropy_with_logits(
+                logits, labels.to(logits.dtype), pos_weight=pos_weight
+            )
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+AutoConfig.register(SentenceTaggerConfig.model_type, SentenceTaggerConfig, exist_ok=True)
+AutoModel.register(SentenceTaggerConfig, SentenceTagger, exist_ok=True)
+
+
+def tokenize(tokenizer, texts: Sequence[str], max_length: int = DEFAULT_MAX_LENGTH,
+             prefix: str = QUERY_PREFIX, padding: bool | str = "longest"):
+    """Tokenise sentences the way the model was trained on them: NFC, prefix, truncation to `max_length`."""
+    return tokenizer(
+        [encoder_text(text, prefix) for text in texts], padding=padding, truncation=True,
+        max_length=max_length, return_token_type_ids=False, return_tensors="pt" if padding else None,
+    )
+
+
+def write_thresholds(directory: str | os.PathLike, labels: Sequence[str], thresholds: Sequence[float]) -> Path:
+    if len(labels) != len(thresholds):
+        raise ValueError(f"{len(labels)} labels but {len(thresholds)} thresholds")
+    path = Path(directory) / THRESHOLDS_FILE
+    payload = {"labels": list(labels), "thresholds": [round(float(t), 6) for t in thresholds]}
+    path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def read_thresholds(directory: str | os.PathLike) -> tuple[list[str], np.ndarray]:
+    path = Path(directory) / THRESHOLDS_FILE
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        labels, thresholds = list(payload["labels"]), np.asarray(payload["thresholds"], dtype=np.float32)
+    except FileNotFoundError:
+        raise ClassifierError(f"{path} is missing: not a classifier directory; train one with "
+                              "`dvc repro train` (or python -m training.train)") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise ClassifierError(f"{path}: malformed thresholds file ({error}); retrain the classifier") from None
+    if len(labels) != len(thresholds):
+        raise ClassifierError(f"{path}: {len(labels)} labels but {len(thresholds)} thresholds")
+    return labels, thresholds
+
+
+def save_classifier(directory: str | os.PathLike, model: SentenceTagger, tokenizer,
+                    thresholds: Sequence[float]) -> Path:
+    """Write checkpoint (safetensors), tokenizer and thresholds.json into `directory` (created if needed)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    write_thresholds(directory, model.config.label_names, thresholds)
+    return directory
+
+
+class ClassifierError(RuntimeError):
+    """A classifier directory that cannot be loaded; the message names it and says what to do."""
+
+
+def weights_version(directory: str | os.PathLike) -> str:
+    """A short content hash of the weights file: the same weights give the same version anywhere."""
+    digest = hashlib.sha256()
+    with open(Path(directory) / WEIGHTS_FILE, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
+
+
+@dataclass
+class Classifier:
+    """A trained SentenceTagger with its tokenizer and thresholds, ready to score sentences."""
+
+    model: SentenceTagger
+    tokenizer: object
+    labels: list[str]
+    thresholds: np.ndarray
+    model_version: str
+    device: torch.device
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, device: str | torch.device | None = None) -> "Classifier":
+        directory = Path(directory)
+        if not (directory / WEIGHTS_FILE).is_file() or not (directory / "config.json").is_file():
+            raise ClassifierError(f"{directory} holds no classifier (config.json and {WEIGHTS_FILE} expected); "
+                                  "train one with `dvc repro train` or pass the right directory")
+        labels, thresholds = read_thresholds(directory)
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model = SentenceTagger.from_pretrained(str(directory)).to(device).eval()
+        if list(model.config.label_names) != labels:
+            raise ClassifierError(f"{directory}: thresholds.json labels {labels} differ from the model's "
+                                  f"{model.config.label_names}; retrain the classifier")
+        validate_labels(labels)
+        tokenizer = AutoTokenizer.from_pretrained(str(directory))
+        return cls(model, tokenizer, labels, thresholds, weights_version(directory), device)
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64, max_length: int | None = None) -> np.ndarray:
+        """Sigmoid scores [len(texts), len(labels)], in input order. Batches group texts of similar length so
+        that little time goes on padding."""
+        texts = list(texts)
+        max_length = max_length or self.model.config.max_length
+        scores = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        self.model.eval()
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                batch = tokenize(self.tokenizer, [texts[i] for i in rows], max_length, self.model.config.input_prefix)
+                logits = self.model(input_ids=batch["input_ids"].to(self.device),
+                                    attention_mask=batch["attention_mask"].to(self.device)).logits
+                scores[rows] = torch.sigmoid(logits.float()).cpu().numpy()
+        return scores
+
+    def decide(self, scores: np.ndarray) -> list[list[str]]:
+        """Label names whose score reaches the label's threshold, for each row of `scores`."""
+        chosen = np.asarray(scores) >= self.thresholds
+        return [[label for label, on in zip(self.labels, row) if on] for row in chosen]
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64) -> list[list[str]]:
+        return self.decide(self.predict_proba(texts, batch_size=batch_size))

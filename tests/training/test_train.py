@@ -1,0 +1,195 @@
+"""The train stage on the real code path: a tiny random BERT backbone (tests/tiny_backbone.py) and a dataset built
+by the dataset stage's own code from the corpus sentences, labelled by a keyword rule."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from transformers import AutoTokenizer
+
+from policytag.labels import LABEL_NAMES, LABELS
+from policytag.model import THRESHOLDS_FILE, Classifier, save_classifier, tokenize
+from policytag.records import read_sentences
+from training.dataset import build_dataset
+from training.thresholds import tune_thresholds
+from training.train import TrainParams, fit, initial_model, macro_f1, main, positive_weights
+
+KEYWORDS = {
+    "censorship_demand": ("censor", "block", "remov", "illegal", "toxic"),
+    "privacy": ("identif", "data", "privacy", "personal", "account"),
+    "child_safety": ("child", "minor", "young"),
+    "intellectual_property": ("copyright", "intellectual", "pira", "fake"),
+    "taxation": ("tax", "revenue"),
+    "sovereignty": ("sovereign", "secur", "national", "foreign"),
+}
+SENTENCES = 160  # enough for every label to occur; few enough for seconds per fit
+# A tiny random encoder learns quickly only with large steps and trainable embeddings.
+FAST = {"epochs": 5, "batch_size": 16, "encoder_lr": 5e-3, "head_lr": 5e-2, "freeze_embeddings": False,
+        "patience": 10, "seed": 13}
+
+
+def keyword_labels(text: str) -> list[str]:
+    lowered = text.lower()
+    return [name for name in LABEL_NAMES if any(word in lowered for word in KEYWORDS[name])]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread; on a shared machine OpenMP's waits for a second one cost seconds."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def dataset(sentences_file):
+    rows = []
+    for sentence in read_sentences(sentences_file)[:SENTENCES]:
+        names = keyword_labels(sentence.text)
+        rows.append({"id": sentence.id, "article_id": sentence.article_id, "text": sentence.text,
+                     "lang": sentence.lang, "source": "seed",
+                     "labels": [float(name in names) for name in LABEL_NAMES],
+                     "label_names": [LABEL_NAMES.index(name) for name in names]})
+    return build_dataset(rows, validation=0.2, test=0.2, seed=13)
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tiny_backbone):
+    lines = []
+    model, thresholds, history = fit(dataset["train"], dataset["validation"], FAST, tiny_backbone,
+                                     device="cpu", log=lines.append)
+    return model, thresholds, history, lines
+
+
+def in_memory(model, backbone, thresholds) -> Classifier:
+    tokenizer = AutoTokenizer.from_pretrained(str(backbone))
+    return Classifier(model, tokenizer, list(LABEL_NAMES), np.asarray(thresholds), "test", torch.device("cpu"))
+
+
+def test_training_reduces_the_loss_and_reports_each_epoch(trained):
+    _, _, history, lines = trained
+    losses = [epoch["train_loss"] for epoch in history["epochs"]]
+    assert len(losses) == FAST["epochs"]
+    assert losses[-1] < 0.8 * losses[0], losses
+    epoch_lines = [line for line in lines if line.startswith("epoch ")]
+    assert len(epoch_lines) == FAST["epochs"] and "train loss" in epoch_lines[0] and "val macro-F1" in epoch_lines[0]
+    assert 1 <= history["best_epoch"] <= FAST["epochs"]
+
+
+def test_thresholds_are_tuned_per_label_on_validation(trained, dataset, tiny_backbone):
+    model, thresholds, history, _ = trained
+    assert thresholds.shape == (len(LABEL_NAMES),)
+    validation = dataset["validation"]
+    gold = np.asarray(validation["labels"])
+    scores = in_memory(model, tiny_backbone, thresholds).predict_proba(validation["text"])
+    np.testing.assert_array_equal(thresholds, tune_thresholds(gold, scores, TrainParams().threshold_step))
+    for k, name in enumerate(LABEL_NAMES):
+        if gold[:, k].sum() == 0:
+            assert thresholds[k] == 0.5, f"{name} has no validation positive: fallback threshold"
+    assert set(history["validation"]["tuned"]["labels"]) == set(LABEL_NAMES)
+
+
+def test_saved_classifier_applies_its_thresholds_and_scores_as_in_memory(trained, dataset, tiny_backbone, tmp_path):
+    model, thresholds, _, _ = trained
+    texts = dataset["test"]["text"]
+    expected = in_memory(model, tiny_backbone, thresholds).predict_proba(texts)
+    directory = save_classifier(tmp_path / "classifier", model, AutoTokenizer.from_pretrained(str(tiny_backbone)),
+                                thresholds)
+    loaded = Classifier.load(directory, device="cpu")
+    scores = loaded.predict_proba(texts, batch_size=4)
+    np.testing.assert_allclose(scores, expected, atol=1e-5)
+    np.testing.assert_allclose(loaded.thresholds, thresholds, atol=1e-6)
+    decided = loaded.predict(texts)
+    assert decided == [[name for k, name in enumerate(LABEL_NAMES) if row[k] >= thresholds[k]] for row in scores]
+
+
+def test_fit_is_deterministic(trained, dataset, tiny_backbone):
+    model, thresholds, history, _ = trained
+    again, thresholds_again, history_again = fit(dataset["train"], dataset["validation"], FAST, tiny_backbone,
+                                                 device="cpu", log=None)
+    assert history_again == history
+    np.testing.assert_array_equal(thresholds_again, thresholds)
+    first, second = model.state_dict(), again.state_dict()
+    assert all(torch.equal(first[name], second[name]) for name in first)
+
+
+def test_early_stopping_stops(dataset, tiny_backbone):
+    frozen = {**FAST, "encoder_lr": 0.0, "head_lr": 0.0, "epochs": 10, "patience": 2}  # nothing can improve
+    _, _, history = fit(dataset["train"], dataset["validation"], frozen, tiny_backbone, device="cpu", log=None)
+    assert history["stopped_early"]
+    assert [e["epoch"] for e in history["epochs"]] == [1, 2, 3] and history["best_epoch"] == 1
+
+
+def test_description_head_starts_from_the_label_descriptions(dataset, tiny_backbone):
+    texts = dataset["train"]["text"]
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_backbone))
+    models = {init: initial_model(tiny_backbone, TrainParams.from_dict({**FAST, "head_init": init}), texts, tokenizer)
+              for init in ("descriptions", "random")}
+    batch = tokenize(tokenizer, texts[:16])
+    with torch.no_grad():
+        logits = {init: m.eval()(**batch).logits for init, m in models.items()}
+        descriptions = models["descriptions"].embed(**tokenize(tokenizer, [label.description for label in LABELS]))
+    assert not torch.allclose(logits["descriptions"], logits["random"], atol=1e-3)
+    for init, values in logits.items():
+        assert torch.sigmoid(values).mean() < 0.3, f"{init}: initial probabilities should be low"
+    rows = models["descriptions"].head.weight
+    cosine = torch.nn.functional.cosine_similarity(rows, descriptions, dim=-1)
+    assert torch.all(cosine > 0.999), cosine
+
+
+def test_train_stage_writes_a_reproducible_classifier_directory(dataset, tiny_backbone, tmp_path):
+    dataset.save_to_disk(str(tmp_path / "dataset"))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train": {**FAST, "epochs": 2}}))
+    out, metrics = tmp_path / "models" / "classifier", tmp_path / "metrics" / "train.json"
+    argv = ["--params", str(tmp_path / "params.yaml"), "--dataset", str(tmp_path / "dataset"),
+            "--backbone", str(tiny_backbone), "--out", str(out), "--metrics", str(metrics)]
+    assert main(argv) == 0
+    files = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", THRESHOLDS_FILE, "training_params.json",
+            "history.json", "metrics.json", "README.md"} <= files
+    assert not [name for name in files if name.endswith((".bin", ".pt", ".pkl", ".pickle"))]
+    first = {name: (out / name).read_bytes() for name in files}
+
+    card = (out / "README.md").read_text()
+    for label in LABELS:
+        assert f"| {label.name} |" in card and label.description in card
+    training = json.loads((out / "training_params.json").read_text())
+    assert training["params"]["epochs"] == 2 and training["labels"] == list(LABEL_NAMES)
+    assert len(training["dataset"]["version"]) == 64 and training["dataset"]["version"][:16] in card
+    assert json.loads((out / THRESHOLDS_FILE).read_text())["labels"] == list(LABEL_NAMES)
+    assert json.loads(metrics.read_text()) == json.loads((out / "metrics.json").read_text())
+    classifier = Classifier.load(out, device="cpu")
+    assert classifier.labels == list(LABEL_NAMES) and classifier.model_version == training["model_version"]
+
+    assert main(argv) == 0, "a second run replaces the directory"
+    assert {name: (out / name).read_bytes() for name in first} == first, "same inputs and seed, same bytes"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["classifier"], "no temporary directory left behind"
+
+
+def test_train_stage_errors_are_clear(tmp_path, tiny_backbone, capsys):
+    (tmp_path / "params.yaml").write_text("train:\n  epochs: 1\n")
+    assert main(["--params", str(tmp_path / "params.yaml"), "--dataset", str(tmp_path / "nothing"),
+                 "--backbone", str(tmp_path / "no-backbone"), "--out", str(tmp_path / "out")]) == 1
+    assert "no-backbone" in capsys.readouterr().err
+    assert main(["--params", str(tmp_path / "params.yaml"), "--dataset", str(tmp_path / "nothing"),
+                 "--backbone", str(tiny_backbone), "--out", str(tmp_path / "out")]) == 1
+    assert "dvc repro dataset" in capsys.readouterr().err
+    (tmp_path / "params.yaml").write_text("train:\n  epoch: 1\n")
+    assert main(["--params", str(tmp_path / "params.yaml")]) == 1
+    assert "unknown train parameter(s) epoch" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_positive_weights_and_macro_f1():
+    labels = np.array([[1, 0, 0], [0, 0, 1], [0, 0, 1], [0, 0, 1]] + [[0, 0, 0]] * 36, dtype=np.float32)
+    np.testing.assert_allclose(positive_weights(labels, cap=10.0), [10.0, 1.0, 10.0])
+    np.testing.assert_allclose(positive_weights(labels, cap=100.0), [39.0, 1.0, 37.0 / 3])
+    gold = np.array([[1, 0, 0], [0, 0, 1]])
+    assert macro_f1(gold, np.array([[1, 1, 0], [0, 0, 0]])) == 0.5  # the label with no positive is left out
+    with pytest.raises(ValueError, match="unknown train parameter"):
+        TrainParams.from_dict({"lr": 1e-3})

@@ -1,0 +1,62 @@
+"""Per-label decision thresholds, tuned the same way for every model kind (tfidf, zero-shot, the transformer).
+
+A label is predicted when its score reaches its threshold (`score >= threshold`, the rule of
+policytag.model.Classifier.decide). Each label's threshold is the grid value (step, 2 step, ..., below 1) that
+maximises that label's F1 on the rows it is tuned on: validation rows, never test rows. With a handful of
+positives many grid values tie; the middle of the tied values is taken (the centre of a plateau generalises better
+than its edge). A label with no positive among the tuning rows gets the fallback, 0.5: nothing to tune it on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FALLBACK = 0.5
+DEFAULT_STEP = 0.01
+
+
+def threshold_grid(step: float = DEFAULT_STEP) -> np.ndarray:
+    """step, 2 step, ... up to (not including) 1."""
+    if not 0 < step < 0.5:
+        raise ValueError(f"threshold step must lie in (0, 0.5), not {step}")
+    return np.round(np.arange(step, 1.0 - step / 2, step), 6)
+
+
+def f1_at_thresholds(y_true: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """F1 of one label (1-d gold and scores) at each of `thresholds`; 0 where there is nothing to count."""
+    y_true = np.asarray(y_true) > 0.5
+    predicted = np.asarray(scores)[None, :] >= np.asarray(thresholds, dtype=np.float64)[:, None]
+    tp = (predicted & y_true).sum(axis=1)
+    wrong = (predicted ^ y_true).sum(axis=1)  # false positives + false negatives
+    denominator = 2 * tp + wrong
+    return np.divide(2 * tp, denominator, out=np.zeros(len(tp)), where=denominator > 0)
+
+
+def best_threshold(y_true: np.ndarray, scores: np.ndarray, grid: np.ndarray | None = None,
+                   fallback: float = FALLBACK) -> float:
+    """The F1-maximising grid threshold of one label; the middle one among ties; `fallback` with no positive."""
+    grid = threshold_grid() if grid is None else np.asarray(grid)
+    if not (np.asarray(y_true) > 0.5).any():
+        return float(fallback)
+    f1 = f1_at_thresholds(y_true, scores, grid)
+    best = grid[f1 >= f1.max() - 1e-12]
+    return float(best[len(best) // 2])
+
+
+def tune_thresholds(y_true: np.ndarray, scores: np.ndarray, step: float = DEFAULT_STEP,
+                    fallback: float = FALLBACK) -> np.ndarray:
+    """One threshold per label (float32, column order of `scores`) from multi-hot `y_true` [rows, labels] and
+    scores [rows, labels] of the rows to tune on."""
+    y_true, scores = np.asarray(y_true), np.asarray(scores)
+    if y_true.shape != scores.shape or y_true.ndim != 2:
+        raise ValueError(f"y_true {y_true.shape} and scores {scores.shape} must both be [rows, labels]")
+    grid = threshold_grid(step)
+    return np.array([best_threshold(y_true[:, k], scores[:, k], grid, fallback) for k in range(y_true.shape[1])],
+                    dtype=np.float32)
+
+
+def apply_thresholds(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Boolean predictions: each score against its label's threshold. `thresholds` is [labels] or, for rows scored
+    by different models (cross-validation folds), [rows, labels]."""
+    thresholds = np.asarray(thresholds)
+    return np.asarray(scores) >= (thresholds[None, :] if thresholds.ndim == 1 else thresholds)
