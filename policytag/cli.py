@@ -47,6 +47,12 @@ def cmd_tag(args: argparse.Namespace) -> int:
 STAGE_MODULES = {
     "dataset": ("training.dataset", "join sentences and annotations into a Hugging Face DatasetDict"),
     "backbone": ("training.backbone", "materialise the pretrained encoder as a Hugging Face checkpoint"),
+    "train": ("training.train", "fine-tune the classifier and tune per-label thresholds on validation"),
+    "baseline": ("training.baseline", "fit the TF-IDF and zero-shot baselines"),
+    "crossval": ("training.crossval", "k-fold cross-validation of every model kind (out-of-fold scores)"),
+    "evaluate": ("evaluation.evaluate", "metrics, plots and the report for every model"),
+    "simulate": ("evaluation.active_learning", "active learning vs random order: the learning-curve simulation"),
+    "review-labels": ("evaluation.label_review", "rank likely label errors (cleanlab) and report them"),
 }
 """Subcommands whose arguments the stage module parses itself: `policytag NAME --help` shows them."""
 
@@ -65,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     tag = commands.add_parser("tag", help="tag new articles: labels and scores per sentence, a summary per article")
     add_tag_arguments(tag)
     tag.set_defaults(run=cmd_tag)
+    from annotation.cli import add_subcommands as add_annotate_subcommands
+    from annotation.ml_backend import add_subcommand as add_serve_ml
+
+    annotate = commands.add_parser("annotate", help="Label Studio: push sentences, pull annotations, suggest what next")
+    add_annotate_subcommands(annotate.add_subparsers(dest="action", required=True, metavar="ACTION"))
+    add_serve_ml(commands)
     for name, (_, help_text) in STAGE_MODULES.items():
         commands.add_parser(name, help=help_text, add_help=False)
     return parser

@@ -107,6 +107,9 @@ class atomic_writer:
     def __exit__(self, exc_type, exc, tb):
         self.handle.close()
         if exc_type is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self.tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual mode
             os.replace(self.tmp, self.path)
         else:
             os.unlink(self.tmp)

@@ -25,6 +25,12 @@ def add_tag_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-column", default="text", help="text field of .jsonl/.csv records")
     parser.add_argument("--engine", choices=("local", "ray"), default="local",
                         help="ray: run on a Ray cluster (RAY_ADDRESS, or a local instance)")
+    parser.add_argument("--actors", type=int, default=None,
+                        help="--engine ray: scoring actors, one model each (default: one per GPU of the cluster, "
+                             "else one per 4 CPUs)")
+    parser.add_argument("--ray-window", type=int, default=None,
+                        help="--engine ray: sentences per round of scoring (default 100000); each round starts "
+                             "the actor pool afresh, and a crash loses at most one round")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -12,7 +12,7 @@ from typing import Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
-from policytag.segment import segment_article
+from policytag.segment import SegmentedArticle, segment_article
 from policytag.tag_inputs import InputArticle, SkippedInput
 
 TOP_SENTENCES = 3
@@ -73,34 +73,45 @@ def summarise(item: InputArticle, lang: str, sentences: list[TaggedSentence], la
                           [label for label in labels if counts[label]], counts, top, model_version, item.extra)
 
 
-def _score(batch: list[tuple[InputArticle, object]], scorer: Scorer) -> list[TaggedArticle]:
+def tag_article(item: InputArticle, segmented: SegmentedArticle, scores: np.ndarray, labels: Sequence[str],
+                thresholds: np.ndarray, model_version: str) -> TaggedArticle:
+    """An article's TaggedArticle from its segmentation and its sentences' scores ([sentences, labels], in
+    sentence order): labels where a score reaches its threshold, scores rounded to 4 places, and the summary.
+    Every engine (this module's, policytag.tag_ray's) builds its output with this one function."""
+    labels = list(labels)
+    scores = np.asarray(scores).reshape(len(segmented.sentences), len(labels))
+    decided = scores >= np.asarray(thresholds)
+    tagged = [
+        TaggedSentence(
+            id=sentence.id, article_id=sentence.article_id, index=sentence.index, start=sentence.start,
+            end=sentence.end, text=sentence.text, lang=sentence.lang,
+            labels=[label for label, on in zip(labels, decided[row]) if on],
+            scores={label: round(float(score), 4) for label, score in zip(labels, scores[row])},
+            model_version=model_version, extra=item.extra,
+        )
+        for row, sentence in enumerate(segmented.sentences)
+    ]
+    return TaggedArticle(summarise(item, segmented.lang, tagged, labels, model_version), tagged, item.article.text)
+
+
+def _score(batch: list[tuple[InputArticle, SegmentedArticle]], scorer: Scorer) -> list[TaggedArticle]:
     texts = [s.text for _, segmented in batch for s in segmented.sentences]
     scores = scorer.predict_proba(texts) if texts else np.zeros((0, len(scorer.labels)))
-    decided = scores >= np.asarray(scorer.thresholds)
     done, row = [], 0
     for item, segmented in batch:
-        tagged = []
-        for sentence in segmented.sentences:
-            tagged.append(TaggedSentence(
-                id=sentence.id, article_id=sentence.article_id, index=sentence.index, start=sentence.start,
-                end=sentence.end, text=sentence.text, lang=sentence.lang,
-                labels=[label for label, on in zip(scorer.labels, decided[row]) if on],
-                scores={label: round(float(score), 4) for label, score in zip(scorer.labels, scores[row])},
-                model_version=scorer.model_version, extra=item.extra,
-            ))
-            row += 1
-        summary = summarise(item, segmented.lang, tagged, list(scorer.labels), scorer.model_version)
-        done.append(TaggedArticle(summary, tagged, item.article.text))
+        rows = len(segmented.sentences)
+        done.append(tag_article(item, segmented, scores[row : row + rows], scorer.labels, scorer.thresholds,
+                                scorer.model_version))
+        row += rows
     return done
 
 
-def tag_stream(items: Iterable[InputArticle | SkippedInput], scorer: Scorer, batch_sentences: int = 512,
-               skip_article_ids: set[str] | frozenset = frozenset()) -> Iterator[TaggedArticle | SkippedInput]:
-    """Tagged articles (and skipped inputs) in input order. Sentences of several articles share one scoring
-    call of about `batch_sentences`, so short articles still fill the batches; articles in `skip_article_ids`
-    (already done by an earlier run) are passed over."""
-    batch: list[tuple[InputArticle, object]] = []
-    size = 0
+def segment_stream(items: Iterable[InputArticle | SkippedInput],
+                   skip_article_ids: set[str] | frozenset = frozenset(),
+                   ) -> Iterator[tuple[InputArticle, SegmentedArticle] | SkippedInput]:
+    """Each input article with its segmentation (and skipped inputs), in input order. Articles in
+    `skip_article_ids` (already done by an earlier run) are passed over; a second article with an id already
+    seen is skipped with a reason."""
     seen: set[str] = set()
     for item in items:
         if isinstance(item, SkippedInput):
@@ -114,9 +125,22 @@ def tag_stream(items: Iterable[InputArticle | SkippedInput], scorer: Scorer, bat
                                                     "twice; give each article a unique id")
             continue
         seen.add(article_id)
-        segmented = segment_article(item.article)
-        batch.append((item, segmented))
-        size += len(segmented.sentences)
+        yield item, segment_article(item.article)
+
+
+def tag_stream(items: Iterable[InputArticle | SkippedInput], scorer: Scorer, batch_sentences: int = 512,
+               skip_article_ids: set[str] | frozenset = frozenset()) -> Iterator[TaggedArticle | SkippedInput]:
+    """Tagged articles (and skipped inputs) in input order. Sentences of several articles share one scoring
+    call of about `batch_sentences`, so short articles still fill the batches; articles in `skip_article_ids`
+    (already done by an earlier run) are passed over."""
+    batch: list[tuple[InputArticle, SegmentedArticle]] = []
+    size = 0
+    for entry in segment_stream(items, skip_article_ids):
+        if isinstance(entry, SkippedInput):
+            yield entry
+            continue
+        batch.append(entry)
+        size += len(entry[1].sentences)
         if size >= batch_sentences:
             yield from _score(batch, scorer)
             batch, size = [], 0

@@ -44,6 +44,7 @@ import yaml
 from policytag.labels import LABEL_NAMES, LABELS
 from policytag.model import QUERY_PREFIX, Classifier, SentenceTagger, save_classifier, tokenize, weights_version
 from policytag.records import atomic_writer
+from training import frozen_layers
 from training.thresholds import FALLBACK, f1_at_thresholds, tune_thresholds
 
 DESCRIPTION_MAX_LENGTH = 256
@@ -67,6 +68,9 @@ class TrainParams:
     seed: int = 13
     patience: int = 4
     freeze_embeddings: bool = True
+    trainable_layers: int = 0
+    """Train only the top N encoder layers (the bottom runs once per sentence; see training/frozen_layers.py);
+    0 trains them all."""
     pos_weight_cap: float = 10.0
     head_init: str = "descriptions"
     head_init_scale: float = 20.0
@@ -97,6 +101,8 @@ class TrainParams:
             raise ValueError("train.initial_probability must lie strictly between 0 and 1")
         if not 0 < self.threshold_step < 0.5:
             raise ValueError("train.threshold_step must lie in (0, 0.5)")
+        if self.trainable_layers < 0:
+            raise ValueError("train.trainable_layers must be 0 (all) or a positive number of top layers")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise ValueError("train.epochs, train.batch_size and train.patience must be at least 1")
 
@@ -272,6 +278,13 @@ def fit(train, validation, params: TrainParams | dict, backbone_dir: str | os.Pa
         model = initial_model(backbone_dir, params, train_texts, tokenizer, device)
         scorer = Classifier(model, tokenizer, list(LABEL_NAMES), np.full(len(LABEL_NAMES), 0.5, np.float32),
                             "in-training", device)
+        frozen, cached, cached_val = 0, None, None
+        if 0 < params.trainable_layers < len(frozen_layers.layers(model)):
+            frozen = frozen_layers.freeze_bottom(model, params.trainable_layers)
+            cached = frozen_layers.FrozenStates(model, tokenizer, train_texts, frozen, params.max_length,
+                                                params.eval_batch_size)
+            cached_val = frozen_layers.FrozenStates(model, tokenizer, val_texts, frozen, params.max_length,
+                                                    params.eval_batch_size)
         pos_weight = torch.from_numpy(positive_weights(train_labels, params.pos_weight_cap)).to(device)
         optimizer = _optimizer(model, params)
         steps = math.ceil(len(train_texts) / params.batch_size) * params.epochs
@@ -287,23 +300,35 @@ def fit(train, validation, params: TrainParams | dict, backbone_dir: str | os.Pa
             order = order_rng.permutation(len(train_texts))
             for start in range(0, len(train_texts), params.batch_size):
                 batch_rows = order[start : start + params.batch_size]
-                batch = tokenize(tokenizer, [train_texts[i] for i in batch_rows], params.max_length,
-                                 model.config.input_prefix)
-                output = model(input_ids=batch["input_ids"].to(device),
-                               attention_mask=batch["attention_mask"].to(device),
-                               labels=torch.from_numpy(train_labels[batch_rows]).to(device), pos_weight=pos_weight)
-                output.loss.backward()
+                targets = torch.from_numpy(train_labels[batch_rows]).to(device)
+                if frozen:
+                    logits = frozen_layers.top_logits(model, *cached.batch(batch_rows), frozen)
+                    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight)
+                else:
+                    batch = tokenize(tokenizer, [train_texts[i] for i in batch_rows], params.max_length,
+                                     model.config.input_prefix)
+                    loss = model(input_ids=batch["input_ids"].to(device),
+                                 attention_mask=batch["attention_mask"].to(device),
+                                 labels=targets, pos_weight=pos_weight).loss
+                loss.backward()
                 if params.max_grad_norm > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), params.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                total_loss += output.loss.item() * len(batch_rows)
+                total_loss += loss.item() * len(batch_rows)
             train_loss = total_loss / len(train_texts)
 
             model.eval()
             val_f1 = None
-            if val_texts:
+            if val_texts and frozen:
+                with torch.inference_mode():
+                    scores = torch.cat([
+                        torch.sigmoid(frozen_layers.top_logits(model, *cached_val.batch(range(i, min(
+                            i + params.eval_batch_size, len(val_texts)))), frozen))
+                        for i in range(0, len(val_texts), params.eval_batch_size)]).cpu().numpy()
+                val_f1 = macro_f1(val_labels, scores >= 0.5)
+            elif val_texts:
                 scores = scorer.predict_proba(val_texts, batch_size=params.eval_batch_size)
                 val_f1 = macro_f1(val_labels, scores >= 0.5)
             epochs.append({"epoch": epoch, "train_loss": round(train_loss, 6),

@@ -193,3 +193,33 @@ def test_positive_weights_and_macro_f1():
     assert macro_f1(gold, np.array([[1, 1, 0], [0, 0, 0]])) == 0.5  # the label with no positive is left out
     with pytest.raises(ValueError, match="unknown train parameter"):
         TrainParams.from_dict({"lr": 1e-3})
+
+
+def test_top_layers_on_cached_states_equal_the_full_forward(tiny_backbone, sentences_file):
+    from policytag.model import SentenceTagger, tokenize
+    from policytag.records import read_sentences
+    from training.frozen_layers import FrozenStates, freeze_bottom, top_logits
+
+    texts = [s.text for s in read_sentences(sentences_file)][:24]
+    model = SentenceTagger.from_backbone(tiny_backbone).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_backbone))
+    frozen = freeze_bottom(model, trainable_layers=1)
+    assert frozen == 1
+    assert not any(p.requires_grad for p in model.encoder.embeddings.parameters())
+    assert all(p.requires_grad for p in model.encoder.encoder.layer[1].parameters())
+    states = FrozenStates(model, tokenizer, texts, frozen, max_length=128)
+    rows = [3, 0, 17, 9]
+    with torch.no_grad():
+        cached = top_logits(model, *states.batch(rows), frozen)
+        batch = tokenize(tokenizer, [texts[i] for i in rows], 128, model.config.input_prefix)
+        full = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert torch.allclose(cached, full, atol=1e-5)
+
+
+def test_fit_with_frozen_bottom_learns(dataset, tiny_backbone):
+    model, thresholds, history = fit(dataset["train"], dataset["validation"],
+                                     {"epochs": 6, "trainable_layers": 1, "head_lr": 5.0e-3, "patience": 6},
+                                     tiny_backbone, log=None)
+    losses = [epoch["train_loss"] for epoch in history["epochs"]]
+    assert losses[-1] < losses[0]
+    assert not model.encoder.encoder.layer[0].attention.self.query.weight.requires_grad
