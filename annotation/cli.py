@@ -19,6 +19,7 @@ RAW = Path("data/raw")
 ANNOTATIONS = Path("data/annotations")
 REVIEW = Path("data/annotations/review/ties.jsonl")
 QUEUE = Path("data/annotations/queue/suggested.jsonl")
+REVIEW_QUEUE = Path("data/annotations/queue/label-review.jsonl")
 """In a subfolder: policytag.annotations.read_annotation_dir reads every *.jsonl directly in data/annotations."""
 METRICS = Path("metrics/agreement.json")
 SERVER = f"the server and token come from ${URL_VARIABLE} and ${KEY_VARIABLE}"
@@ -69,6 +70,17 @@ def add_subcommands(subparsers) -> None:
     suggest.add_argument("--queue", type=Path, default=QUEUE, help=f"ranked queue to write (default {QUEUE})")
     suggest.add_argument("--no-push", action="store_true", help="write the queue only; do not contact Label Studio")
     suggest.set_defaults(run=main_suggest)
+
+    review = subparsers.add_parser(
+        "review", help="push the likely label errors (policytag review-labels) to Label Studio for a second look",
+        description=f"Push the sentences of the label-review queue to a review project, each with the model's "
+                    f"opinion as a prediction and its current annotations, worst first; {SERVER}.")
+    review.add_argument("--queue", type=Path, default=REVIEW_QUEUE, help=f"review queue (default {REVIEW_QUEUE})")
+    review.add_argument("--sentences", type=Path, default=SENTENCES, help=f"sentences file (default {SENTENCES})")
+    review.add_argument("--annotations", type=Path, default=ANNOTATIONS, help="annotation folder (current labels)")
+    review.add_argument("--raw", type=Path, default=RAW, help=f"article folder, for the view (default {RAW})")
+    review.add_argument("--project", default=f"{DEFAULT_TITLE} label review", help="review project title")
+    review.set_defaults(run=main_review)
 
 
 def main_push(args: argparse.Namespace) -> int:
@@ -142,6 +154,32 @@ def main_suggest(args: argparse.Namespace) -> int:
         return f"{message}; {result.summary()}", 0
 
     return _main("suggest", run)
+
+
+def main_review(args: argparse.Namespace) -> int:
+    from annotation.connection import connect
+    from annotation.push import push, read_articles
+    from policytag.annotations import read_annotation_dir
+    from policytag.records import read_jsonl
+
+    def run() -> tuple[str, int]:
+        if not args.queue.exists():
+            raise ValueError(f"{args.queue}: no review queue; run `dvc repro review-labels` first")
+        queue = list(read_jsonl(args.queue))
+        by_id = {s.id: s for s in _read_sentences(args.sentences)}
+        missing = [item["sentence_id"] for item in queue if item["sentence_id"] not in by_id]
+        if missing:
+            raise ValueError(f"{args.queue}: {len(missing)} sentences are not in {args.sentences} (e.g. "
+                             f"{missing[0]}); rerun `dvc repro review-labels`")
+        wanted = {item["sentence_id"] for item in queue}
+        current = [a for a in read_annotation_dir(args.annotations) if a.sentence_id in wanted]
+        result = push(connect(), [by_id[item["sentence_id"]] for item in queue], read_articles(args.raw),
+                      title=args.project, predictions={item["sentence_id"]: item["scores"] for item in queue},
+                      thresholds=queue[0]["thresholds"] if queue else 0.5, model_version="label-review",
+                      annotations=current, progress=_progress)
+        return result.summary(), 0
+
+    return _main("review", run)
 
 
 def _main(command: str, run) -> int:

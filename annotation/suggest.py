@@ -1,5 +1,5 @@
 """`policytag annotate suggest`: score the sentences that have no annotation yet with the current classifier, put
-them in order of informativeness (annotation/active_learning.py) and push them to Label Studio in that order, each
+them in order of informativeness (policytag/active_learning.py) and push them to Label Studio in that order, each
 with the model's prediction attached, so annotators see the most useful sentences first."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from annotation.active_learning import informativeness, rank, rarity_weights
+from policytag.active_learning import informativeness, rank, rarity_weights
 from policytag.annotations import read_annotation_dir, resolve
 from policytag.labels import LABEL_NAMES
 from policytag.records import Sentence, write_jsonl

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from annotation.active_learning import informativeness, label_uncertainty, rank, rarity_weights
+from policytag.active_learning import informativeness, label_uncertainty, rank, rarity_weights
 
 
 def test_uncertainty_peaks_on_the_threshold():
