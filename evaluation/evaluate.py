@@ -198,6 +198,40 @@ def write_outputs(results: dict[str, dict[str, Scored]], metrics_dir: Path, plot
     return metrics
 
 
+def subset(scored: Scored, rows: np.ndarray) -> Scored:
+    return Scored(scored.model, [scored.ids[i] for i in rows], [scored.texts[i] for i in rows], scored.gold[rows],
+                  scored.scores[rows], scored.thresholds[rows])
+
+
+def group_metrics(results: dict[str, dict[str, Scored]], groups: dict[str, dict[str, str]]) -> dict:
+    """split -> model -> group ("lang=vi", "source=pool", ...) -> sentences, micro/macro F1 and F1 per label."""
+    out: dict = {}
+    for split, by_model in results.items():
+        for model, scored in by_model.items():
+            names = sorted({f"{key}={value}" for i in scored.ids for key, value in groups.get(i, {}).items()})
+            for name in names:
+                key, value = name.split("=", 1)
+                rows = np.array([i for i, sid in enumerate(scored.ids) if groups.get(sid, {}).get(key) == value])
+                m = summary(scored.gold[rows], scored.predicted[rows])
+                out.setdefault(split, {}).setdefault(model, {})[name] = rounded({
+                    "sentences": int(len(rows)), "micro_f1": m["micro_f1"], "macro_f1": m["macro_f1"],
+                    **{label: m[label]["f1"] for label in LABEL_NAMES}})
+    return out
+
+
+def group_table(groups: dict) -> str:
+    lines = ["\n## By language and source\n",
+             "Micro and macro F1 of each model on subsets of the test split and of the cross-validated sentences "
+             "(`metrics/groups.json`; macro-F1 over the labels present in the subset).\n",
+             "| split | model | subset | sentences | micro-F1 | macro-F1 |", "|---|---|---|---|---|---|"]
+    for split, by_model in groups.items():
+        for model, by_group in by_model.items():
+            for name, m in by_group.items():
+                lines.append(f"| {split} | {model} | {name} | {m['sentences']} | {m['micro_f1']:.3f} | "
+                             f"{m['macro_f1']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, default=Path("data/dataset"))
@@ -219,6 +253,12 @@ def main(argv: list[str] | None = None) -> int:
         facts = {"classifier": read_classifier_facts(args.classifier), "folds": settings.get("folds"),
                  "dataset_sizes": {name: len(split) for name, split in dataset.items()}}
         metrics = write_outputs(results, args.metrics, args.plots, args.report, facts)
+        everything = all_rows(dataset)
+        groups = group_metrics(results, {row["id"]: {"lang": row["lang"], "source": row["source"]}
+                                         for row in everything})
+        write_json(args.metrics / "groups.json", groups)
+        with args.report.open("a", encoding="utf-8") as handle:
+            handle.write(group_table(groups))
     except (EvaluationError, BaselineError, OSError) as error:
         print(f"evaluate: error: {error}", file=sys.stderr)
         return 1

@@ -72,6 +72,9 @@ class TrainParams:
     """Train only the top N encoder layers (the bottom runs once per sentence; see training/frozen_layers.py);
     0 trains them all."""
     pos_weight_cap: float = 10.0
+    sources: str = "all"
+    """Which annotated sentences to learn from: "all", or a comma-separated list of sources ("seed"); the test
+    split stays whole, so `dvc exp run -S train.sources=seed` measures what the other sources add."""
     head_init: str = "descriptions"
     head_init_scale: float = 20.0
     initial_probability: float = 0.1
@@ -589,6 +592,12 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, KeyError, ValueError) as error:
         return _fail(f"{args.dataset} is not a dataset with train and validation splits ({error}); "
                      "build it with `dvc repro dataset`")
+    if params.sources != "all":
+        wanted = {source.strip() for source in params.sources.split(",")}
+        train, validation = (split.filter(lambda row: row["source"] in wanted) for split in (train, validation))
+        if not len(train):
+            return _fail(f"train.sources={params.sources!r} leaves no training sentences; sources in "
+                         f"{args.dataset}: {sorted(set(dataset['train']['source']))}")
 
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
