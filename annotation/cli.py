@@ -18,8 +18,8 @@ SENTENCES = Path("data/sentences.jsonl")
 RAW = Path("data/raw")
 ANNOTATIONS = Path("data/annotations")
 REVIEW = Path("data/annotations/review/ties.jsonl")
-QUEUE = Path("data/annotations/queue/suggested.jsonl")
-REVIEW_QUEUE = Path("data/annotations/queue/label-review.jsonl")
+QUEUE = Path("data/queue/suggested.jsonl")
+REVIEW_QUEUE = Path("data/queue/label-review.jsonl")
 """In a subfolder: policytag.annotations.read_annotation_dir reads every *.jsonl directly in data/annotations."""
 METRICS = Path("metrics/agreement.json")
 SERVER = f"the server and token come from ${URL_VARIABLE} and ${KEY_VARIABLE}"

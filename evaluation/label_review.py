@@ -3,7 +3,7 @@
 Out-of-fold probabilities of a cross-validated model (models/crossval/<model>.jsonl: every sentence scored by a
 model that never saw it) go to cleanlab's multi-label label-issue search (`find_label_issues`, confident learning)
 and its per-sentence label quality scores. The suspects, worst first, are written as a review queue
-(data/annotations/queue/label-review.jsonl: sentence, its gold labels, the model's opinion) that
+(data/queue/label-review.jsonl: sentence, its gold labels, the model's opinion) that
 `policytag annotate review` pushes to Label Studio, and as a Markdown report; the count goes to a metrics file.
 """
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crossval", type=Path, default=Path("models/crossval"))
     parser.add_argument("--model", default="transformer", help="which cross-validated model's scores to use")
     parser.add_argument("--sentences", type=Path, default=Path("data/sentences.jsonl"))
-    parser.add_argument("--queue", type=Path, default=Path("data/annotations/queue/label-review.jsonl"))
+    parser.add_argument("--queue", type=Path, default=Path("data/queue/label-review.jsonl"))
     parser.add_argument("--report", type=Path, default=Path("reports/label-review.md"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/label-review.json"))
     parser.add_argument("--top", type=int, default=20, help="queue this many lowest-quality sentences as well")
