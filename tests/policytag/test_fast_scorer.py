@@ -1,0 +1,137 @@
+"""The int8 ONNX Runtime scorer against the fp32 PyTorch classifier, on the tiny random classifier of conftest.py
+(a BERT of hidden size 32 and a WordPiece tokenizer trained on the corpus), and the cache of its export.
+
+Bounds: its head is steep (logits of standard deviation ~10), so an activation's rounding error moves a score near
+0.5 by a few hundredths; over tokenizer draws the int8 path's largest difference was 0.03-0.07, its mean well under
+0.01. Int8 weights with the full 8-bit range, which saturate on CPUs without VNNI, gave 0.22-0.33."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+pytest.importorskip("onnxscript")
+
+from policytag import fast_scorer  # noqa: E402
+from policytag.fast_scorer import CACHE_ENV, OnnxScorer, TorchScorer, load_scorer  # noqa: E402
+from policytag.model import ClassifierError, SentenceTagger, read_thresholds, save_classifier  # noqa: E402
+from policytag.records import read_sentences  # noqa: E402
+
+MAX_DIFFERENCE, MEAN_DIFFERENCE = 0.1, 0.01
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """An export cache of this module's own, not the user's ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        path = tmp_path_factory.mktemp("onnx-cache")
+        patch.setenv(CACHE_ENV, str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def texts(sentences_file) -> list[str]:
+    return [sentence.text for sentence in read_sentences(sentences_file)]
+
+
+@pytest.fixture(scope="module")
+def int8(tiny_classifier, cache) -> OnnxScorer:
+    return load_scorer(tiny_classifier, precision="int8")
+
+
+@pytest.fixture(scope="module")
+def fp32(tiny_classifier) -> TorchScorer:
+    return load_scorer(tiny_classifier, precision="fp32")
+
+
+def changed_copy(classifier_dir, out_dir, scale: float):
+    """The classifier with its head scaled, i.e. other weights (as a retrained model has), saved in `out_dir`."""
+    directory = shutil.copytree(classifier_dir, out_dir)
+    model = SentenceTagger.from_pretrained(str(directory))
+    with torch.no_grad():
+        model.head.weight.mul_(scale)
+    _, thresholds = read_thresholds(directory)
+    return save_classifier(directory, model, AutoTokenizer.from_pretrained(str(directory)), thresholds.tolist())
+
+
+def test_int8_scores_and_decisions_agree_with_fp32(int8, fp32, texts):
+    assert isinstance(int8, OnnxScorer) and isinstance(fp32, TorchScorer)
+    assert int8.labels == fp32.labels and int8.model_version == fp32.model_version
+    np.testing.assert_array_equal(int8.thresholds, fp32.thresholds)
+    fast, reference = int8.predict_proba(texts), fp32.predict_proba(texts)
+    assert fast.shape == reference.shape == (len(texts), len(fp32.labels)) and fast.dtype == np.float32
+    assert np.abs(fast - reference).max() < MAX_DIFFERENCE and np.abs(fast - reference).mean() < MEAN_DIFFERENCE
+    decided, expected = fast >= fp32.thresholds, reference >= fp32.thresholds
+    assert 0.05 < expected.mean() < 0.95  # thresholds that split the corpus, so agreement means something
+    assert (decided == expected).mean() >= 0.95
+
+
+def test_any_batching_and_order_gives_the_scores_of_the_same_sentences(tiny_classifier, fp32, texts, cache):
+    small_batches = load_scorer(tiny_classifier, precision="int8", batch_size=3)
+    assert not small_batches.exported
+    order = np.random.default_rng(1).permutation(len(texts))
+    long_sentence = " ".join(texts)  # far beyond max_length tokens: truncated, as in training
+    shuffled = [texts[i] for i in order] + [long_sentence]
+    got = small_batches.predict_proba(shuffled)
+    # Activations are quantised per batch, so scores may move a little with the company a sentence keeps.
+    assert np.abs(got - fp32.predict_proba(shuffled)).max() < MAX_DIFFERENCE
+    assert np.abs(small_batches.predict_proba(texts[:1]) - fp32.predict_proba(texts[:1])).max() < MAX_DIFFERENCE
+    assert small_batches.predict_proba([]).shape == (0, len(fp32.labels))
+
+
+def test_the_export_is_cached_outside_the_classifier_and_reused(int8, tiny_classifier, cache, monkeypatch):
+    path = int8.onnx_path
+    assert path.is_file() and path.is_relative_to(cache) and int8.model_version in path.parent.name
+    assert not any(p.suffix == ".onnx" for p in tiny_classifier.rglob("*"))  # a DVC output stays as trained
+    modified = path.stat().st_mtime_ns
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again although the cached model fits")
+
+    monkeypatch.setattr(fast_scorer, "export_int8_onnx", no_export)
+    again = load_scorer(tiny_classifier, precision="int8")
+    assert not again.exported and again.onnx_path == path and path.stat().st_mtime_ns == modified
+
+
+def test_a_changed_model_is_exported_again(int8, tiny_classifier, texts, cache, tmp_path):
+    retrained = changed_copy(tiny_classifier, tmp_path / "retrained", scale=-1.0)
+    scorer = load_scorer(retrained, precision="int8")
+    assert scorer.exported and scorer.model_version != int8.model_version and scorer.onnx_path != int8.onnx_path
+    assert int8.onnx_path.is_file()
+    fast, reference = scorer.predict_proba(texts), load_scorer(retrained, precision="fp32").predict_proba(texts)
+    assert np.abs(fast - reference).max() < MAX_DIFFERENCE and np.abs(fast - reference).mean() < MEAN_DIFFERENCE
+    assert np.abs(fast - int8.predict_proba(texts)).max() > 0.1  # the new weights' scores, not the old ones'
+
+
+def test_a_failed_export_leaves_nothing_and_auto_falls_back_to_fp32(tiny_classifier, cache, tmp_path,
+                                                                      monkeypatch, capsys):
+    other = changed_copy(tiny_classifier, tmp_path / "other", scale=0.5)
+
+    def broken_exporter(*args, **kwargs):
+        raise RuntimeError("exporter broke")
+
+    monkeypatch.setattr(torch.onnx, "export", broken_exporter)
+    with pytest.raises(ClassifierError, match="exporter broke.*--precision fp32"):
+        load_scorer(other, precision="int8")
+    path = fast_scorer.onnx_cache_path(other)
+    assert not path.exists() and not any(path.parent.iterdir())  # no partial file, no temporary left
+    if not torch.cuda.is_available():
+        assert isinstance(load_scorer(other, precision="auto"), TorchScorer)
+        assert "exporter broke" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="auto is bf16 PyTorch on a GPU")
+def test_auto_is_int8_on_a_cpu(int8, tiny_classifier):
+    scorer = load_scorer(tiny_classifier)
+    assert isinstance(scorer, OnnxScorer) and not scorer.exported and "int8" in scorer.description
+
+
+def test_a_missing_classifier_is_a_clear_error(tmp_path, cache):
+    with pytest.raises(ClassifierError, match="holds no classifier"):
+        load_scorer(tmp_path / "nowhere", precision="int8")
