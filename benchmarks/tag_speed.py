@@ -10,9 +10,10 @@ with (b), and on its last line the ratio (a)/(c). The ways run in interleaved ro
 
 Run it on an otherwise idle machine: the load average is printed before and after. Other processes on the same
 cores slow the naive loop far more than the batched paths (each of its many small operations waits for all
-PyTorch threads to be scheduled), which inflates the ratio.
+PyTorch threads to be scheduled), which inflates the ratio; where the machine cannot be had to oneself,
+`--threads 1` gives per-core rates, and sentences per CPU-second, that others' work disturbs least.
 
-    python benchmarks/tag_speed.py [MODEL_DIR] [-n 2000] [--naive-n 200] [--rounds 3]
+    python benchmarks/tag_speed.py [MODEL_DIR] [-n 2000] [--naive-n 200] [--rounds 3] [--threads N]
                                    [--sentences data/sentences.jsonl]
 
 A first run on a new classifier exports the int8 ONNX model (a minute or two; cached for later runs, see
@@ -53,16 +54,17 @@ class Timed:
     def __init__(self, name: str, score, texts: list[str], rounds: int, warmup: int = WARMUP):
         self.name, self.score, self.texts = name, score, texts
         self.chunks = [chunk for chunk in np.array_split(np.arange(len(texts)), rounds) if len(chunk)]
-        self.seconds, self.rates, self.scores = 0.0, [], []
+        self.seconds, self.cpu_seconds, self.rates, self.scores = 0.0, 0.0, [], []
         score(texts[:warmup])
 
     def run_round(self, index: int) -> None:
         if index >= len(self.chunks):
             return
         chunk = [self.texts[i] for i in self.chunks[index]]
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         self.scores.append(self.score(chunk))
         elapsed = time.perf_counter() - started
+        self.cpu_seconds += time.process_time() - cpu_started
         self.seconds += elapsed
         self.rates.append(len(chunk) / elapsed)
 
@@ -75,7 +77,9 @@ class Timed:
 
     def report(self) -> str:
         rounds = ", ".join(f"{r:.1f}" for r in self.rates)
-        return f"{self.name}: {self.rate:8.1f} sentences/s ({len(self.texts)} sentences; rounds: {rounds})"
+        per_cpu = sum(len(chunk) for chunk in self.chunks) / self.cpu_seconds
+        return (f"{self.name}: {self.rate:8.1f} sentences/s ({len(self.texts)} sentences; rounds: {rounds}; "
+                f"{per_cpu:.1f} sentences per CPU-second)")
 
 
 def naive_pipeline(scorer, labels: list[str]):
@@ -112,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", nargs="?", type=Path, default=Path("models/classifier"), help="classifier dir")
     parser.add_argument("-n", type=int, default=2000, help="sentences for (a), (b) and (d)")
-    parser.add_argument("--naive-n", type=int, default=200, help="sentences for the naive loop (c)")
+    parser.add_argument("--naive-n", type=int, default=200,
+                        help="sentences for the naive loop (c): an even sample of the -n sentences")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for every way (default: all cores available); 1 gives per-core rates that a "
+                             "busy machine disturbs least")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds per way of scoring")
     parser.add_argument("--sentences", type=Path, default=Path("data/sentences.jsonl"),
                         help="JSON Lines with a `text` per line, repeated up to -n")
@@ -122,16 +130,19 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.cuda.get_device_name(0) if on_gpu else f"{platform.processor() or platform.machine()} CPU"
     load = " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     print(f"{args.model}: {len(texts)} sentences from {args.sentences} ({len(set(texts))} distinct); {device}, "
-          f"{available_cores()} cores available, load average {load}")
+          f"{available_cores()} cores available, {args.threads or available_cores()} threads used, "
+          f"load average {load}")
 
     started = time.perf_counter()
-    fast = load_scorer(args.model, precision="auto")
+    fast = load_scorer(args.model, precision="auto", threads=args.threads)
     loaded = time.perf_counter() - started
     built = " (including a one-time int8 ONNX export)" if getattr(fast, "exported", False) else ""
     print(f"(a) policytag auto: {fast.description}; loaded in {loaded:.1f} s{built}")
-    reference = load_scorer(args.model, precision="fp32")
+    reference = load_scorer(args.model, precision="fp32", threads=args.threads)  # the naive loop's threads too
     print(f"(b) policytag fp32: {reference.description}")
-    naive_texts = texts[: args.naive_n]
+    # An even sample of the same sentences (the file's first ones may be shorter or longer than the rest).
+    naive_rows = np.unique(np.linspace(0, len(texts) - 1, min(args.naive_n, len(texts))).astype(int))
+    naive_texts = [texts[i] for i in naive_rows]
     print(f"(c) naive: transformers.pipeline('text-classification') around the same SentenceTagger, "
           f"function_to_apply='sigmoid', top_k=None, one sentence at a time, fp32")
     ways = [Timed("(a) policytag auto", fast.predict_proba, texts, args.rounds),
@@ -140,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                   warmup=8)]
     if on_gpu and not (fast.description.startswith("torch") and "bfloat16" in fast.description
                        and fast.description.endswith("batch 1024")):
-        bf16 = load_scorer(args.model, precision="bf16", batch_size=1024)
+        bf16 = load_scorer(args.model, precision="bf16", batch_size=1024, threads=args.threads)
         print(f"(d) policytag bf16: {bf16.description}")
         ways.append(Timed("(d) policytag bf16, batch 1024", bf16.predict_proba, texts, args.rounds))
     for index in range(args.rounds):
@@ -156,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     agree = ((fast_scores >= thresholds) == (reference_scores >= thresholds)).mean()
     print(f"(a) vs (b): max |score difference| {difference.max():.4f}, mean {difference.mean():.5f}; "
           f"decisions agree on {100 * agree:.2f}% of (sentence, label) pairs")
-    check = np.abs(naive_timed.all_scores() - reference_scores[: len(naive_texts)]).max()
+    check = np.abs(naive_timed.all_scores() - reference_scores[naive_rows]).max()
     print(f"(c) vs (b): max |score difference| {check:.1e} (the same function)")
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {available_cores()} cores"
           if hasattr(os, "getloadavg") else "load average after: n/a")

@@ -116,6 +116,24 @@ def _quiet():
             root.removeHandler(placeholder)
 
 
+@contextlib.contextmanager
+def _export_lock(onnx_path: Path):
+    """Held while exporting, so that processes starting together (Ray actors on one node) export once: the others
+    wait, then find the file. Where there is no fcntl, each exports (the result is the same, written atomically)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    onnx_path.parent.parent.mkdir(parents=True, exist_ok=True)
+    with open(onnx_path.parent.with_suffix(".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class _Logits(torch.nn.Module):
     """SentenceTagger.forward as a plain function of two tensors, for the exporter."""
 
@@ -208,14 +226,17 @@ class OnnxScorer:
         self.model_version = weights_version(model_dir)
         self.batch_size = batch_size
         self.onnx_path = onnx_cache_path(model_dir, self.model_version)
-        self.exported = not self.onnx_path.is_file()
-        if self.exported:
-            print(f"policytag: exporting {model_dir} to int8 ONNX, once per model (a minute or two for "
-                  f"multilingual-e5-small) -> {self.onnx_path}", file=sys.stderr, flush=True)
-            started = time.perf_counter()
-            export_int8_onnx(model_dir, self.onnx_path)
-            print(f"policytag: int8 ONNX model ready in {time.perf_counter() - started:.0f} s",
-                  file=sys.stderr, flush=True)
+        self.exported = False  # True when this load made the export (the cache had none)
+        if not self.onnx_path.is_file():
+            with _export_lock(self.onnx_path):
+                if not self.onnx_path.is_file():
+                    print(f"policytag: exporting {model_dir} to int8 ONNX, once per model (a minute or two for "
+                          f"multilingual-e5-small) -> {self.onnx_path}", file=sys.stderr, flush=True)
+                    started = time.perf_counter()
+                    export_int8_onnx(model_dir, self.onnx_path)
+                    self.exported = True
+                    print(f"policytag: int8 ONNX model ready in {time.perf_counter() - started:.0f} s",
+                          file=sys.stderr, flush=True)
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or available_cores()

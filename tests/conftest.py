@@ -102,3 +102,17 @@ def keyword_dataset_dir(sentences_file, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("keyword") / "dataset"
     build_dataset(rows, validation=0.2, test=0.25, seed=13).save_to_disk(str(path))
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_model_cache(tmp_path_factory):
+    """Exports of the fast scorer (policytag/fast_scorer.py) go to a temporary cache, not the user's."""
+    import os
+
+    previous = os.environ.get("POLICYTAG_CACHE_DIR")
+    os.environ["POLICYTAG_CACHE_DIR"] = str(tmp_path_factory.mktemp("policytag-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("POLICYTAG_CACHE_DIR", None)
+    else:
+        os.environ["POLICYTAG_CACHE_DIR"] = previous
