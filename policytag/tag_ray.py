@@ -23,7 +23,6 @@ working_dir) and read --model: give a path on storage that every node mounts at 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -180,7 +179,7 @@ def run_tag_ray(args: argparse.Namespace) -> int:
 
     from policytag.tag_html import HtmlReport
     from policytag.tag_inputs import iter_inputs
-    from policytag.tag_outputs import TagWriter, summaries_path
+    from policytag.tag_outputs import TagWriter
     from policytag.tag_run import output_format
     from policytag.tagger import segment_stream, tag_article
 
@@ -253,17 +252,9 @@ def run_tag_ray(args: argparse.Namespace) -> int:
         finally:
             progress.close()
             writer.close()
-        if html:
-            with summaries_path(args.out).open(encoding="utf-8") as handle:
-                html.close(json.loads(line) for line in handle)
-        seconds = time.perf_counter() - started
-        print(f"tagged {sentences} sentences of {articles} articles in {seconds:.1f} s "
-              f"({sentences / max(seconds, 1e-9):.0f} sentences/s, {description}); "
-              f"{len(done_before)} articles already done; {len(skipped)} inputs skipped -> {args.out}",
-              file=sys.stderr)
-        for item in skipped:
-            print(f"skipped: {item.reason}", file=sys.stderr)
-        return 1 if skipped else 0
+        from policytag.tag_run import finish
+
+        return finish(args, html, sentences, articles, started, description, done_before, skipped)
     finally:
         if started_ray:
             ray.shutdown()

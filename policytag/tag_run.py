@@ -83,12 +83,18 @@ def run_tag(args: argparse.Namespace) -> int:
     finally:
         progress.close()
         writer.close()
+    return finish(args, html, sentences, articles, started, scorer.description, done_before, skipped)
+
+
+def finish(args: argparse.Namespace, html, sentences: int, articles: int, started: float, description: str,
+           done_before: set[str], skipped: list) -> int:
+    """The index page, the closing summary and the skipped inputs; 1 if anything was skipped (both engines)."""
     if html:
         with summaries_path(args.out).open(encoding="utf-8") as handle:
             html.close(json.loads(line) for line in handle)
     seconds = time.perf_counter() - started
     print(f"tagged {sentences} sentences of {articles} articles in {seconds:.1f} s "
-          f"({sentences / max(seconds, 1e-9):.0f} sentences/s, {scorer.description}); "
+          f"({sentences / max(seconds, 1e-9):.0f} sentences/s, {description}); "
           f"{len(done_before)} articles already done; {len(skipped)} inputs skipped -> {args.out}", file=sys.stderr)
     for item in skipped:
         print(f"skipped: {item.reason}", file=sys.stderr)

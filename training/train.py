@@ -594,7 +594,8 @@ def main(argv: list[str] | None = None) -> int:
                      "build it with `dvc repro dataset`")
     if params.sources != "all":
         wanted = {source.strip() for source in params.sources.split(",")}
-        train, validation = (split.filter(lambda row: row["source"] in wanted) for split in (train, validation))
+        train, validation = (split.filter(lambda row: row["source"] in wanted, keep_in_memory=True)
+                             for split in (train, validation))  # in memory: no cache files in a DVC output
         if not len(train):
             return _fail(f"train.sources={params.sources!r} leaves no training sentences; sources in "
                          f"{args.dataset}: {sorted(set(dataset['train']['source']))}")
