@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import unicodedata
 from dataclasses import asdict, dataclass, field
@@ -114,3 +116,29 @@ class atomic_writer:
         else:
             os.unlink(self.tmp)
         return False
+
+
+@contextlib.contextmanager
+def atomic_directory(target: str | os.PathLike):
+    """Build a directory in a temporary folder beside `target` (yielded); on success it replaces `target`, readable
+    by everyone, and on failure it is removed, leaving `target` as it was: a crash never leaves half a model."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield build
+        for folder, _, files in os.walk(build):  # mkdtemp and some writers make private files
+            os.chmod(folder, 0o755)
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o644)
+        old = target.with_name(f".{target.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        if target.exists():
+            target.rename(old)
+        build.rename(target)
+        if old.exists():
+            shutil.rmtree(old)
+    finally:
+        if build.exists():
+            shutil.rmtree(build, ignore_errors=True)

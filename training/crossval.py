@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +30,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from policytag.labels import LABEL_NAMES
-from policytag.records import write_jsonl
+from policytag.records import atomic_directory, write_jsonl
 from training.baseline import (
     DEFAULT_BACKBONE,
     TFIDF_DEFAULTS,
@@ -43,7 +41,6 @@ from training.baseline import (
     fit_zeroshot,
     load_dataset_dict,
     load_params,
-    replace_dir,
     settings_from,
     split_arrays,
 )
@@ -203,7 +200,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backbone", type=Path, default=Path(DEFAULT_BACKBONE))
     parser.add_argument("--out", type=Path, default=Path("models/crossval"))
     args = parser.parse_args(argv)
-    build = None
     try:
         params = load_params(args.params)
         settings = {**DEFAULTS, **(params.get("crossval") or {})}
@@ -211,24 +207,21 @@ def main(argv: list[str] | None = None) -> int:
         folds, seed = int(evaluate.get("folds", 5)), int(evaluate.get("seed", 13))
         runs = runs_from(params)
         dataset = all_rows(load_dataset_dict(args.dataset))
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        build = Path(tempfile.mkdtemp(prefix=f".{args.out.name}-", dir=args.out.parent))
-        for run in runs:
-            records = cross_validate(dataset, run.kind, folds, seed, float(settings["validation_fraction"]),
-                                     run.params, args.backbone,
-                                     progress=lambda message: print(f"crossval: {run.name}: {message}",
-                                                                    file=sys.stderr))
-            write_jsonl(build / f"{run.name}.jsonl", records)
-            run_facts = {"name": run.name, "kind": run.kind, "params": effective_params(run.kind, run.params),
-                         "folds": folds, "seed": seed, "validation_fraction": float(settings["validation_fraction"])}
-            (build / f"{run.name}.params.json").write_text(json.dumps(run_facts, indent=1) + "\n", encoding="utf-8")
-        replace_dir(build, args.out)
+        with atomic_directory(args.out) as build:
+            for run in runs:
+                records = cross_validate(dataset, run.kind, folds, seed, float(settings["validation_fraction"]),
+                                         run.params, args.backbone,
+                                         progress=lambda message: print(f"crossval: {run.name}: {message}",
+                                                                        file=sys.stderr))
+                write_jsonl(build / f"{run.name}.jsonl", records)
+                run_facts = {"name": run.name, "kind": run.kind, "params": effective_params(run.kind, run.params),
+                             "folds": folds, "seed": seed,
+                             "validation_fraction": float(settings["validation_fraction"])}
+                (build / f"{run.name}.params.json").write_text(json.dumps(run_facts, indent=1) + "\n",
+                                                               encoding="utf-8")
     except (BaselineError, OSError, ValueError) as error:
         print(f"crossval: error: {error}", file=sys.stderr)
         return 1
-    finally:
-        if build is not None and build.exists():
-            shutil.rmtree(build)
     print(f"crossval: {', '.join(run.name for run in runs)} x {folds} folds over {len(dataset)} sentences "
           f"-> {args.out}", file=sys.stderr)
     return 0

@@ -27,9 +27,7 @@ import json
 import math
 import os
 import random
-import shutil
 import sys
-import tempfile
 import textwrap
 import time
 from dataclasses import asdict, dataclass, fields
@@ -43,7 +41,7 @@ import yaml
 
 from policytag.labels import LABEL_NAMES, LABELS
 from policytag.model import QUERY_PREFIX, Classifier, SentenceTagger, save_classifier, tokenize, weights_version
-from policytag.records import atomic_writer
+from policytag.records import atomic_directory, atomic_writer
 from training import frozen_layers
 from training.thresholds import FALLBACK, f1_at_thresholds, tune_thresholds
 
@@ -514,16 +512,6 @@ train:
 """
 
 
-def _replace_dir(new: Path, target: Path) -> None:
-    if target.exists():
-        old = new.with_name(new.name + ".old")
-        os.rename(target, old)
-        os.rename(new, target)
-        shutil.rmtree(old)
-    else:
-        os.rename(new, target)
-
-
 def _write_json(path: Path, value) -> None:
     path.write_text(json.dumps(value, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -532,22 +520,13 @@ def write_classifier(out_dir: str | os.PathLike, model: SentenceTagger, tokenize
                      history: dict, training: dict) -> Path:
     """Write the classifier directory atomically: built beside `out_dir`, then renamed into place."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
+    with atomic_directory(out_dir) as tmp:
         save_classifier(tmp, model, tokenizer, thresholds)
         training = {**training, "model_version": weights_version(tmp)}
         _write_json(tmp / "training_params.json", training)
         _write_json(tmp / "history.json", history)
         _write_json(tmp / "metrics.json", _stage_metrics(history))
         (tmp / "README.md").write_text(model_card(training, history, thresholds), encoding="utf-8")
-        os.chmod(tmp, 0o755)
-        for path in tmp.iterdir():
-            os.chmod(path, 0o644)
-        _replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
