@@ -116,3 +116,14 @@ def private_model_cache(tmp_path_factory):
         os.environ.pop("POLICYTAG_CACHE_DIR", None)
     else:
         os.environ["POLICYTAG_CACHE_DIR"] = previous
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one thread; on a shared machine OpenMP's waits for a second one cost seconds."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

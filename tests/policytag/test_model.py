@@ -22,6 +22,8 @@ from policytag.model import (
     tokenize,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TEXTS = [
     "The ministry ordered the platform to remove anti-state posts within 24 hours.",
     "Tax",
@@ -29,15 +31,6 @@ TEXTS = [
     "Users must verify their identity with a phone number before posting comments on social networks.",
     "",
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread; on a shared machine OpenMP's waits for a second one cost seconds."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ from training.dataset import build_dataset
 from training.thresholds import tune_thresholds
 from training.train import TrainParams, fit, initial_model, macro_f1, main, positive_weights
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 KEYWORDS = {
     "censorship_demand": ("censor", "block", "remov", "illegal", "toxic"),
     "privacy": ("identif", "data", "privacy", "personal", "account"),
@@ -35,15 +37,6 @@ FAST = {"epochs": 5, "batch_size": 16, "encoder_lr": 5e-3, "head_lr": 5e-2, "fre
 def keyword_labels(text: str) -> list[str]:
     lowered = text.lower()
     return [name for name in LABEL_NAMES if any(word in lowered for word in KEYWORDS[name])]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread; on a shared machine OpenMP's waits for a second one cost seconds."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
