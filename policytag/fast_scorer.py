@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -40,14 +42,22 @@ from policytag.model import (
     ClassifierError,
     SentenceTagger,
     SentenceTaggerConfig,
+    encoder_text,
     read_thresholds,
-    tokenize,
     weights_version,
 )
 
 PRECISIONS = ("auto", "fp32", "int8", "bf16")
 INT8_BATCH_SIZE = 32
 """Sentences per ONNX Runtime call: batches are length-sorted, so small ones waste little on padding."""
+CPU_BATCH_SIZE, GPU_BATCH_SIZE = 64, 1024
+"""Sentences per PyTorch forward pass by default, on a CPU and on a GPU."""
+GPU_MAX_TOKENS, GPU_WIDTH_MULTIPLE = 1 << 16, 8
+"""On a GPU a batch also stops at this many tokens (padding included), so that long sentences come in smaller
+batches and short ones in larger, and its width is a multiple of 8."""
+GPU_SLICE = 16384
+"""On a GPU, the sentences of one predict_proba call are tokenised this many at a time, each slice in a
+background thread while the GPU works through the slice before."""
 ONNX_RECIPE = "torch.onnx dynamo opset18 eager-attention | quantize_dynamic QInt8 per_channel reduce_range | v1"
 """What the cached file is; change it when the export or quantisation changes, so that old caches are not used."""
 ONNX_FILE = "model.int8.onnx"
@@ -90,6 +100,51 @@ def onnx_cache_path(model_dir: str | os.PathLike, model_version: str | None = No
     model_version = model_version or weights_version(model_dir)
     digest = hashlib.sha256((model_dir / "config.json").read_bytes() + ONNX_RECIPE.encode()).hexdigest()[:8]
     return cache_dir() / "onnx" / f"{model_version}-{digest}" / ONNX_FILE
+
+
+class SentenceTokenizer:
+    """Token ids of sentences exactly as `policytag.model.tokenize` makes them (NFC, the model's prefix, special
+    tokens, truncation to max_length), from the Rust tokenizer's batch call without offsets or padding: about
+    twice as fast as calling the Hugging Face tokenizer, and it runs without the GIL. It works on a copy of the
+    tokenizer's backend, so the tokenizer's own settings stay as they are."""
+
+    def __init__(self, tokenizer, max_length: int, prefix: str):
+        from tokenizers import Tokenizer
+
+        self.backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        self.backend.no_padding()
+        self.backend.enable_truncation(max_length)
+        self.prefix = prefix
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self._encode = getattr(self.backend, "encode_batch_fast", self.backend.encode_batch)
+
+    def __call__(self, texts: Sequence[str]) -> list[list[int]]:
+        return [encoding.ids for encoding in self._encode([encoder_text(text, self.prefix) for text in texts])]
+
+
+def padded_batches(token_ids: Sequence[Sequence[int]], pad_id: int, max_sentences: int,
+                   max_tokens: int | None = None, width_multiple: int = 1):
+    """(rows, input_ids, attention_mask) batches over sentences sorted by token count: each holds at most
+    `max_sentences` sentences and, when given, `max_tokens` tokens (padding included), and is padded only to its
+    own longest sentence, rounded up to `width_multiple` (8 on a GPU: fewer distinct shapes, aligned for its
+    matrix units). `rows` are the sentences' indices in `token_ids`."""
+    lengths = np.fromiter(map(len, token_ids), dtype=np.int64, count=len(token_ids))
+    order = np.argsort(lengths, kind="stable")
+    widths = -(-lengths[order] // width_multiple) * width_multiple  # in sorted order, so ascending
+    start = 0
+    while start < len(order):
+        stop = min(start + max_sentences, len(order))
+        if max_tokens:  # k sentences from `start` take k * (the k-th one's width) tokens
+            padded_sizes = np.arange(1, stop - start + 1) * widths[start:stop]
+            stop = start + max(1, int(np.searchsorted(padded_sizes, max_tokens, side="right")))
+        rows = order[start:stop]
+        row_lengths = lengths[rows]
+        attention_mask = np.arange(widths[stop - 1]) < row_lengths[:, None]
+        input_ids = np.full(attention_mask.shape, pad_id, dtype=np.int64)
+        input_ids[attention_mask] = np.fromiter(itertools.chain.from_iterable(token_ids[i] for i in rows),
+                                                dtype=np.int64, count=int(row_lengths.sum()))
+        yield rows, input_ids, attention_mask.astype(np.int64)
+        start = stop
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -246,7 +301,7 @@ class OnnxScorer:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         self.session = onnxruntime.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
-        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        self.token_ids = SentenceTokenizer(self.tokenizer, self.config.max_length, self.config.input_prefix)
         self.description = (f"onnxruntime {onnxruntime.__version__} int8 on CPU, "
                             f"{options.intra_op_num_threads} threads, batch {batch_size}")
 
@@ -254,38 +309,75 @@ class OnnxScorer:
         """Sigmoid scores [len(texts), len(labels)], in input order."""
         texts = list(texts)
         scores = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        if not texts:
-            return scores
-        encoded = tokenize(self.tokenizer, texts, self.config.max_length, self.config.input_prefix, padding=False)
-        token_ids = encoded["input_ids"]
-        order = np.argsort([len(ids) for ids in token_ids], kind="stable")
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            width = max(len(token_ids[i]) for i in rows)
-            input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
-            attention_mask = np.zeros((len(rows), width), dtype=np.int64)
-            for row, i in enumerate(rows):
-                input_ids[row, : len(token_ids[i])] = token_ids[i]
-                attention_mask[row, : len(token_ids[i])] = 1
+        for rows, input_ids, attention_mask in padded_batches(self.token_ids(texts), self.token_ids.pad_id,
+                                                              self.batch_size):
             logits = self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
             scores[rows] = sigmoid(logits)
         return scores
 
 
 class TorchScorer:
-    """The fp32 (or bf16) PyTorch classifier, batched and length-sorted."""
+    """The PyTorch classifier: fp32 (the reference the fast paths are checked against) or bf16 on a GPU.
 
-    def __init__(self, classifier: Classifier, batch_size: int):
+    Sentences are sorted by token count and batched, each batch padded only to its longest. On a GPU, batches
+    also stop at `max_tokens` and are as wide as a multiple of 8; inputs go through pinned memory without
+    blocking, scores stay on the GPU until the call ends, and each slice of `slice_size` sentences is tokenised
+    in a background thread while the GPU works through the slice before."""
+
+    def __init__(self, classifier: Classifier, batch_size: int, max_tokens: int | None = None):
         self.classifier = classifier
         self.labels = classifier.labels
         self.thresholds = classifier.thresholds
         self.model_version = classifier.model_version
         self.batch_size = batch_size
+        self.on_gpu = classifier.device.type == "cuda"
+        self.max_tokens = max_tokens if max_tokens is not None else (GPU_MAX_TOKENS if self.on_gpu else None)
+        self.width_multiple = GPU_WIDTH_MULTIPLE if self.on_gpu else 1
+        self.slice_size = GPU_SLICE if self.on_gpu else None  # None: a call is tokenised in one go
+        config = classifier.model.config
+        self.token_ids = SentenceTokenizer(classifier.tokenizer, config.max_length, config.input_prefix)
         dtype = str(classifier.model.dtype).removeprefix("torch.")
-        self.description = f"torch {torch.__version__} {dtype} on {classifier.device}, batch {batch_size}"
+        self.description = f"torch {torch.__version__} {dtype} on {classifier.device}, batch {batch_size}" + (
+            f" or {self.max_tokens} tokens" if self.max_tokens else "")
 
-    def predict_proba(self, texts):
-        return self.classifier.predict_proba(texts, batch_size=self.batch_size)
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(array)
+        if self.on_gpu:
+            return tensor.pin_memory().to(self.classifier.device, non_blocking=True)
+        return tensor
+
+    def _score_slice(self, token_ids: list[list[int]]) -> tuple[np.ndarray, torch.Tensor]:
+        """The slice's rows in batch order, and their scores (on the model's device, not yet copied back)."""
+        order, scores = [], []
+        for rows, input_ids, attention_mask in padded_batches(token_ids, self.token_ids.pad_id, self.batch_size,
+                                                              self.max_tokens, self.width_multiple):
+            logits = self.classifier.model(input_ids=self._to_device(input_ids),
+                                           attention_mask=self._to_device(attention_mask)).logits
+            order.append(rows)
+            scores.append(torch.sigmoid(logits.float()))
+        return np.concatenate(order), torch.cat(scores)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Sigmoid scores [len(texts), len(labels)], in input order."""
+        texts = list(texts)
+        scores = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        if not texts:
+            return scores
+        self.classifier.model.eval()
+        slice_size = self.slice_size or len(texts)
+        starts = range(0, len(texts), slice_size)
+        done = []
+        with torch.inference_mode(), ThreadPoolExecutor(1, thread_name_prefix="policytag-tokenize") as ahead:
+            pending = ahead.submit(self.token_ids, texts[:slice_size])
+            for start in starts:
+                token_ids = pending.result()
+                if start + slice_size < len(texts):
+                    pending = ahead.submit(self.token_ids, texts[start + slice_size : start + 2 * slice_size])
+                rows, on_device = self._score_slice(token_ids)
+                done.append((rows + start, on_device))
+            for rows, on_device in done:
+                scores[rows] = on_device.cpu().numpy()
+        return scores
 
 
 def load_scorer(model_dir: Path, precision: str = "auto", batch_size: int | None = None, threads: int | None = None):
@@ -318,4 +410,5 @@ def load_scorer(model_dir: Path, precision: str = "auto", batch_size: int | None
     classifier = Classifier.load(model_dir)
     if precision == "bf16":
         classifier.model.to(torch.bfloat16)
-    return TorchScorer(classifier, batch_size or (1024 if classifier.device.type == "cuda" else 64))
+    default_batch = GPU_BATCH_SIZE if classifier.device.type == "cuda" else CPU_BATCH_SIZE
+    return TorchScorer(classifier, batch_size or default_batch)

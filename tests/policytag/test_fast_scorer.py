@@ -19,8 +19,22 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxscript")
 
 from policytag import fast_scorer  # noqa: E402
-from policytag.fast_scorer import CACHE_ENV, OnnxScorer, TorchScorer, load_scorer  # noqa: E402
-from policytag.model import ClassifierError, SentenceTagger, read_thresholds, save_classifier  # noqa: E402
+from policytag.fast_scorer import (  # noqa: E402
+    CACHE_ENV,
+    OnnxScorer,
+    SentenceTokenizer,
+    TorchScorer,
+    load_scorer,
+    padded_batches,
+)
+from policytag.model import (  # noqa: E402
+    Classifier,
+    ClassifierError,
+    SentenceTagger,
+    read_thresholds,
+    save_classifier,
+    tokenize,
+)
 from policytag.records import read_sentences  # noqa: E402
 
 MAX_DIFFERENCE, MEAN_DIFFERENCE = 0.1, 0.01
@@ -135,3 +149,57 @@ def test_auto_is_int8_on_a_cpu(int8, tiny_classifier):
 def test_a_missing_classifier_is_a_clear_error(tmp_path, cache):
     with pytest.raises(ClassifierError, match="holds no classifier"):
         load_scorer(tmp_path / "nowhere", precision="int8")
+
+
+def test_the_batch_tokenizer_gives_the_ids_the_model_was_trained_on(tiny_classifier, texts):
+    classifier = Classifier.load(tiny_classifier, device="cpu")
+    config = classifier.model.config
+    long_sentence = " ".join(texts)  # truncated to max_length, with the closing special token kept
+    batch = texts + [long_sentence, ""]
+    expected = tokenize(classifier.tokenizer, batch, config.max_length, config.input_prefix, padding=False)
+    got = SentenceTokenizer(classifier.tokenizer, config.max_length, config.input_prefix)(batch)
+    assert got == expected["input_ids"] and len(got[-2]) == config.max_length
+    # The tokenizer it copied keeps its own settings: still no truncation unless asked.
+    assert len(classifier.tokenizer(long_sentence)["input_ids"]) > config.max_length
+
+
+@pytest.mark.parametrize("max_sentences, max_tokens, width_multiple", [(1024, 2000, 1), (3, None, 1),
+                                                                       (64, 1000, 8), (7, 100, 8)])
+def test_padded_batches_hold_every_sentence_once_within_the_limits(max_sentences, max_tokens, width_multiple):
+    lengths = np.random.default_rng(max_sentences).integers(1, 130, 600)
+    token_ids = [list(range(10 * n, 11 * n)) for n in lengths]  # ids 10n .. 11n-1: each row tells its sentence
+    batches = list(padded_batches(token_ids, 0, max_sentences, max_tokens, width_multiple))
+    rows = np.concatenate([batch_rows for batch_rows, _, _ in batches])
+    assert sorted(rows.tolist()) == list(range(len(token_ids)))
+    for batch_rows, input_ids, attention_mask in batches:
+        assert input_ids.shape == attention_mask.shape and input_ids.dtype == attention_mask.dtype == np.int64
+        assert len(batch_rows) <= max_sentences and input_ids.shape[1] % width_multiple == 0
+        assert input_ids.shape[1] - lengths[batch_rows].max() < width_multiple  # padded only to its longest
+        assert max_tokens is None or input_ids.size <= max_tokens or len(batch_rows) == 1
+        for row, i in enumerate(batch_rows):
+            assert input_ids[row, : lengths[i]].tolist() == token_ids[i] and attention_mask[row].sum() == lengths[i]
+            assert not input_ids[row, lengths[i]:].any()
+    widths = [input_ids.shape[1] for _, input_ids, _ in batches]
+    assert widths == sorted(widths)  # sorted by length: little padding in any batch
+
+
+def test_the_torch_scorer_gives_the_classifier_scores_however_it_slices_and_batches(tiny_classifier, fp32, texts):
+    expected = Classifier.load(tiny_classifier, device="cpu").predict_proba(texts, batch_size=len(texts))
+    # atol: on a GPU the same fp32 function runs through other kernels
+    np.testing.assert_allclose(fp32.predict_proba(texts), expected, rtol=0, atol=1e-4)
+    sliced = load_scorer(tiny_classifier, precision="fp32", batch_size=3)
+    sliced.slice_size, sliced.max_tokens, sliced.width_multiple = 7, 40, 8  # the GPU's ways, on the CPU
+    shuffled = [texts[i] for i in np.random.default_rng(2).permutation(len(texts))]
+    np.testing.assert_allclose(sliced.predict_proba(shuffled), fp32.predict_proba(shuffled), rtol=0, atol=1e-4)
+    assert sliced.predict_proba([]).shape == (0, len(fp32.labels))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_on_a_gpu_auto_is_bf16_and_agrees_with_fp32(tiny_classifier, fp32, texts):
+    scorer = load_scorer(tiny_classifier)
+    assert isinstance(scorer, TorchScorer) and scorer.on_gpu and "bfloat16" in scorer.description
+    scorer.slice_size = 50  # several slices, each tokenised while the one before is scored
+    reference = Classifier.load(tiny_classifier, device="cpu").predict_proba(texts)
+    fast = scorer.predict_proba(texts)
+    assert np.abs(fast - reference).max() < MAX_DIFFERENCE and np.abs(fast - reference).mean() < MEAN_DIFFERENCE
+    assert ((fast >= scorer.thresholds) == (reference >= scorer.thresholds)).mean() >= 0.95
