@@ -55,6 +55,9 @@ CPU_BATCH_SIZE, GPU_BATCH_SIZE = 64, 1024
 GPU_MAX_TOKENS, GPU_WIDTH_MULTIPLE = 1 << 16, 8
 """On a GPU a batch also stops at this many tokens (padding included), so that long sentences come in smaller
 batches and short ones in larger, and its width is a multiple of 8."""
+CALL_SENTENCES, GPU_CALL_SENTENCES = 512, 65536
+"""Sentences to hand a scorer per predict_proba call when tagging (`call_size`): on a GPU a call ends in a
+synchronisation, so calls are large there."""
 GPU_SLICE = 16384
 """On a GPU, the sentences of one predict_proba call are tokenised this many at a time, each slice in a
 background thread while the GPU works through the slice before."""
@@ -302,6 +305,7 @@ class OnnxScorer:
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         self.session = onnxruntime.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
         self.token_ids = SentenceTokenizer(self.tokenizer, self.config.max_length, self.config.input_prefix)
+        self.call_size = CALL_SENTENCES
         self.description = (f"onnxruntime {onnxruntime.__version__} int8 on CPU, "
                             f"{options.intra_op_num_threads} threads, batch {batch_size}")
 
@@ -334,6 +338,7 @@ class TorchScorer:
         self.max_tokens = max_tokens if max_tokens is not None else (GPU_MAX_TOKENS if self.on_gpu else None)
         self.width_multiple = GPU_WIDTH_MULTIPLE if self.on_gpu else 1
         self.slice_size = GPU_SLICE if self.on_gpu else None  # None: a call is tokenised in one go
+        self.call_size = GPU_CALL_SENTENCES if self.on_gpu else CALL_SENTENCES
         config = classifier.model.config
         self.token_ids = SentenceTokenizer(classifier.tokenizer, config.max_length, config.input_prefix)
         dtype = str(classifier.model.dtype).removeprefix("torch.")

@@ -1,8 +1,10 @@
 """Writing tagged output so that nothing done is lost and a re-run resumes.
 
 While a run goes on, sentences and article summaries are appended to journals beside the output
-(`OUT.partial` and `SUMMARIES.partial`), flushed after every article; an article counts as done once its summary
-line is in the journal. At the end the journal becomes OUT in the chosen format (JSON Lines, CSV or Parquet) by an
+(`OUT.partial` and `SUMMARIES.partial`); an article counts as done once its summary line is in the journal.
+Sentences are flushed after every article; about once a second (`SYNC_SECONDS`) the sentence journal is synced to
+disk and only then are the summaries of the articles it holds appended, so that a summary on disk always has its
+sentences on disk, even after a power cut (which loses at most that second's articles, done again on resume). At the end the journal becomes OUT in the chosen format (JSON Lines, CSV or Parquet) by an
 atomic rename. A new run with the same --out first keeps what is done (from the journals of an interrupted run or
 from the finished OUT of an earlier one) and then skips those articles.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import asdict
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -21,6 +23,7 @@ from policytag.tagger import TaggedArticle
 
 FORMATS = ("jsonl", "csv", "parquet")
 PARQUET_BATCH = 10_000
+SYNC_SECONDS = 1.0
 
 
 def summaries_path(out: Path) -> Path:
@@ -102,19 +105,31 @@ class TagWriter:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         self._sentences = sentences_journal.open("a", encoding="utf-8")
         self._summaries = summaries_journal.open("a", encoding="utf-8")
+        self._pending_summaries: list[str] = []
+        self._synced = time.monotonic()
         return set(self.done_ids)
 
     def write(self, article: TaggedArticle) -> None:
-        for sentence in article.sentences:
-            self._sentences.write(json.dumps(asdict(sentence), ensure_ascii=False) + "\n")
+        # vars(): the dataclasses' fields in order, as asdict() gives them, without its deep copy of every value
+        self._sentences.write("".join(json.dumps(vars(sentence), ensure_ascii=False) + "\n"
+                                      for sentence in article.sentences))
         self._sentences.flush()
-        os.fsync(self._sentences.fileno())
-        self._summaries.write(json.dumps(asdict(article.summary), ensure_ascii=False) + "\n")
-        self._summaries.flush()
+        self._pending_summaries.append(json.dumps(vars(article.summary), ensure_ascii=False) + "\n")
         self.done_ids.add(article.summary.article_id)
+        if time.monotonic() - self._synced >= SYNC_SECONDS:
+            self.sync()
+
+    def sync(self) -> None:
+        """Sync the sentence journal to disk, then append the summaries of the articles it now holds."""
+        os.fsync(self._sentences.fileno())
+        self._summaries.write("".join(self._pending_summaries))
+        self._summaries.flush()
+        self._pending_summaries.clear()
+        self._synced = time.monotonic()
 
     def close(self) -> None:
         """Turn the journals into the final files (atomically) and remove them."""
+        self.sync()
         self._sentences.close()
         self._summaries.close()
         sentences_journal, summaries_journal = _journal(self.out), _journal(self.summaries)

@@ -180,7 +180,7 @@ def run_tag_ray(args: argparse.Namespace) -> int:
     from policytag.tag_html import HtmlReport
     from policytag.tag_inputs import iter_inputs
     from policytag.tag_outputs import TagWriter
-    from policytag.tag_run import output_format
+    from policytag.tag_run import output_format, segment_workers
     from policytag.tagger import segment_stream, tag_article
 
     window = getattr(args, "ray_window", None) or DEFAULT_WINDOW
@@ -221,7 +221,8 @@ def run_tag_ray(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         progress = tqdm(unit=" sentences", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
         stream = rounds(segment_stream(iter_inputs(args.inputs, args.id_column, args.text_column),
-                                       skip_article_ids=done_before), window)
+                                       skip_article_ids=done_before, workers=segment_workers(args, gpus > 0)),
+                        window)
         try:
             with ThreadPoolExecutor(1, thread_name_prefix="policytag-segment") as ahead:
                 pending = ahead.submit(next, stream, None)  # the next round is segmented while this one is scored

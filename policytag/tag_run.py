@@ -31,6 +31,9 @@ def add_tag_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray-window", type=int, default=None,
                         help="--engine ray: sentences per round of scoring (default 100000); each round starts "
                              "the actor pool afresh, and a crash loses at most one round")
+    parser.add_argument("--segment-workers", type=int, default=None,
+                        help="processes that segment articles (default: every core but one when scoring on a GPU, "
+                             "else 1, since on a CPU the scorer needs the cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -39,6 +42,15 @@ def output_format(args: argparse.Namespace) -> str:
         return args.format
     suffix = args.out.suffix.lower().lstrip(".")
     return suffix if suffix in FORMATS else "jsonl"
+
+
+def segment_workers(args: argparse.Namespace, scoring_on_gpu: bool) -> int:
+    """--segment-workers, else every core but one when a GPU scores (segmentation would hold it back), else 1."""
+    from policytag.fast_scorer import available_cores
+
+    if args.segment_workers is not None:
+        return max(1, args.segment_workers)
+    return max(1, available_cores() - 1) if scoring_on_gpu else 1
 
 
 def run_tag(args: argparse.Namespace) -> int:
@@ -68,7 +80,8 @@ def run_tag(args: argparse.Namespace) -> int:
     progress = tqdm(unit=" sentences", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
     try:
         for result in tag_stream(iter_inputs(args.inputs, args.id_column, args.text_column), scorer,
-                                 skip_article_ids=done_before):
+                                 batch_sentences=scorer.call_size, skip_article_ids=done_before,
+                                 segment_workers=segment_workers(args, getattr(scorer, "on_gpu", False))):
             if isinstance(result, SkippedInput):
                 skipped.append(result)
                 progress.write(f"skipped: {result.reason}")

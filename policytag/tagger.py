@@ -12,7 +12,8 @@ from typing import Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
-from policytag.segment import SegmentedArticle, segment_article
+from policytag.segment import SegmentedArticle
+from policytag.segment_pool import segment_entries
 from policytag.tag_inputs import InputArticle, SkippedInput
 
 TOP_SENTENCES = 3
@@ -107,11 +108,16 @@ def _score(batch: list[tuple[InputArticle, SegmentedArticle]], scorer: Scorer) -
 
 
 def segment_stream(items: Iterable[InputArticle | SkippedInput],
-                   skip_article_ids: set[str] | frozenset = frozenset(),
+                   skip_article_ids: set[str] | frozenset = frozenset(), workers: int = 1,
                    ) -> Iterator[tuple[InputArticle, SegmentedArticle] | SkippedInput]:
     """Each input article with its segmentation (and skipped inputs), in input order. Articles in
     `skip_article_ids` (already done by an earlier run) are passed over; a second article with an id already
-    seen is skipped with a reason."""
+    seen is skipped with a reason. `workers` > 1 segments in that many processes (policytag.segment_pool)."""
+    return segment_entries(_admitted(items, skip_article_ids), workers)
+
+
+def _admitted(items: Iterable[InputArticle | SkippedInput],
+              skip_article_ids: set[str] | frozenset) -> Iterator[InputArticle | SkippedInput]:
     seen: set[str] = set()
     for item in items:
         if isinstance(item, SkippedInput):
@@ -125,17 +131,18 @@ def segment_stream(items: Iterable[InputArticle | SkippedInput],
                                                     "twice; give each article a unique id")
             continue
         seen.add(article_id)
-        yield item, segment_article(item.article)
+        yield item
 
 
 def tag_stream(items: Iterable[InputArticle | SkippedInput], scorer: Scorer, batch_sentences: int = 512,
-               skip_article_ids: set[str] | frozenset = frozenset()) -> Iterator[TaggedArticle | SkippedInput]:
+               skip_article_ids: set[str] | frozenset = frozenset(),
+               segment_workers: int = 1) -> Iterator[TaggedArticle | SkippedInput]:
     """Tagged articles (and skipped inputs) in input order. Sentences of several articles share one scoring
     call of about `batch_sentences`, so short articles still fill the batches; articles in `skip_article_ids`
-    (already done by an earlier run) are passed over."""
+    (already done by an earlier run) are passed over; `segment_workers` processes segment."""
     batch: list[tuple[InputArticle, SegmentedArticle]] = []
     size = 0
-    for entry in segment_stream(items, skip_article_ids):
+    for entry in segment_stream(items, skip_article_ids, segment_workers):
         if isinstance(entry, SkippedInput):
             yield entry
             continue

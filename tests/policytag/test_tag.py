@@ -138,3 +138,43 @@ def test_html_escapes_text(tiny_classifier, tmp_path):
     assert tag(article, "--out", tmp_path / "t.jsonl", "--model", tiny_classifier, "--html", pages) == 0
     page = (pages / "xss.html").read_text(encoding="utf-8")
     assert "<script>" not in page and "&lt;script&gt;" in page and "&amp;" in page
+
+
+def test_segmenting_in_worker_processes_gives_the_same_output(tiny_classifier, inputs, raw_dir, tmp_path,
+                                                               monkeypatch):
+    from policytag import segment_pool
+
+    monkeypatch.setattr(segment_pool, "CHUNK_ARTICLES", 3)  # several tasks, skipped inputs between them
+    outputs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"workers-{workers}" / "tagged.jsonl"
+        assert tag(raw_dir, inputs, "--out", out, "--model", tiny_classifier, "--segment-workers", workers) == 1
+        outputs[workers] = (out.read_bytes(), summaries_path(out).read_bytes())
+    assert outputs[1] == outputs[2] and len(read_jsonl(tmp_path / "workers-2" / "tagged.jsonl")) > 107
+
+
+def test_a_summary_reaches_the_journal_only_after_its_sentences_are_synced(tiny_classifier, raw_dir, tmp_path,
+                                                                          monkeypatch):
+    from policytag import tag_outputs
+    from policytag.fast_scorer import load_scorer
+    from policytag.tag_inputs import iter_inputs
+    from policytag.tagger import tag_stream
+
+    articles = list(tag_stream(iter_inputs([str(raw_dir)]), load_scorer(tiny_classifier, precision="fp32")))
+    monkeypatch.setattr(tag_outputs, "SYNC_SECONDS", 3600)  # no sync due while the test runs
+    out = tmp_path / "tagged.jsonl"
+    writer = tag_outputs.TagWriter(out)
+    writer.open()
+    writer.write(articles[0])
+    writer.write(articles[1])
+    journal = out.with_name(out.name + ".partial")
+    summaries_journal = summaries_path(out).with_name(summaries_path(out).name + ".partial")
+    assert len(read_jsonl(journal)) == len(articles[0].sentences) + len(articles[1].sentences)
+    assert summaries_journal.read_text(encoding="utf-8") == ""  # not synced yet: not done
+    writer.sync()
+    assert [row["article_id"] for row in read_jsonl(summaries_journal)] == [a.summary.article_id for a in articles[:2]]
+    writer.write(articles[2])  # then the run dies: article 2 has sentences in the journal but no summary
+    again = tag_outputs.TagWriter(out)
+    assert again.open() == {a.summary.article_id for a in articles[:2]}  # article 2 is done again on resume
+    assert {row["article_id"] for row in read_jsonl(journal)} == {a.summary.article_id for a in articles[:2]}
+    again.close()
