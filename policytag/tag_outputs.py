@@ -4,9 +4,10 @@ While a run goes on, sentences and article summaries are appended to journals be
 (`OUT.partial` and `SUMMARIES.partial`); an article counts as done once its summary line is in the journal.
 Sentences are flushed after every article; about once a second (`SYNC_SECONDS`) the sentence journal is synced to
 disk and only then are the summaries of the articles it holds appended, so that a summary on disk always has its
-sentences on disk, even after a power cut (which loses at most that second's articles, done again on resume). At the end the journal becomes OUT in the chosen format (JSON Lines, CSV or Parquet) by an
-atomic rename. A new run with the same --out first keeps what is done (from the journals of an interrupted run or
-from the finished OUT of an earlier one) and then skips those articles.
+sentences on disk, even after a power cut (which loses at most that second's articles, done again on resume).
+At the end the journal becomes OUT in the chosen format (JSON Lines, CSV or Parquet) by an atomic rename. A new
+run with the same --out first keeps what is done (from the journals of an interrupted run or from the finished OUT
+of an earlier one) and then skips those articles.
 """
 
 from __future__ import annotations
