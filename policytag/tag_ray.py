@@ -40,8 +40,10 @@ DEFAULT_WINDOW = 100_000
 """Sentences per round: large enough that starting the actor pool (a model load each) is a small part of it."""
 CPUS_PER_ACTOR = 4
 """On a cluster without GPUs: the default pool has one actor per this many CPUs."""
-GPU_BATCH, CPU_BATCH = 1024, 256
-"""Sentences per actor call (at least --batch-size); the scorer splits a call into its own forward passes."""
+GPU_BATCH, CPU_BATCH = 16384, 256
+"""Sentences per actor call (at least --batch-size); the scorer splits a call into its own forward passes. On a
+GPU a call ends in a synchronisation and its tokenisation is not overlapped, so calls are large there (one slice
+of the GPU scorer, policytag.fast_scorer.GPU_SLICE)."""
 MAX_BLOCKS_PER_ACTOR = 64
 """Blocks (Ray tasks) per round are about one call each, up to this many per actor."""
 FORWARDED_ENV = ("POLICYTAG_CACHE_DIR",)
