@@ -7,7 +7,7 @@ input into a list of records first (`json.loads` of every line), as a tagger tha
 Prints the peaks and, on its last line, the naive peak over policytag's.
 
     python benchmarks/tag_memory.py [--model models/classifier] [--megabytes 1000] [--small 10]
-                                    [--precision auto] [--segment-workers N] [--keep DIR]
+                                    [--precision auto] [--segment-workers N] [--keep DIR] [--report FILE]
 
 A 1000 MB input is about 6 million sentences: on two CPU cores that takes hours with multilingual-e5-small, so
 give a small model for the memory check (memory does not depend on the model's speed), or run it on a GPU.
@@ -67,12 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--segment-workers", type=int, default=None)
     parser.add_argument("--sentences", type=Path, default=Path("data/sentences.jsonl"))
     parser.add_argument("--keep", type=Path, help="write inputs and outputs here (default: a temporary folder)")
+    parser.add_argument("--report", type=Path, help="also write the figures here as JSON")
     args = parser.parse_args(argv)
     sentences = [json.loads(line)["text"] for line in args.sentences.read_text(encoding="utf-8").splitlines()]
     with tempfile.TemporaryDirectory(prefix="policytag-memory-") as scratch:
         work = args.keep or Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
-        peaks = {}
+        peaks, report = {}, {}
         for name, megabytes in (("small", args.small), ("large", args.megabytes)):
             size = write_input(work / f"{name}.jsonl", megabytes, sentences)
             tag = ["tag", str(work / f"{name}.jsonl"), "--out", str(work / f"{name}-tagged.jsonl"), "--model",
@@ -82,12 +83,16 @@ def main(argv: list[str] | None = None) -> int:
             own, workers, seconds = run_child([CHILD, *tag])
             rows = sum(1 for _ in (work / f"{name}-tagged.jsonl").open(encoding="utf-8"))
             peaks[name] = own
+            report[name] = {"bytes": size, "sentences": rows, "peak_mb": own, "worker_peak_mb": workers,
+                            "seconds": seconds}
             print(f"policytag tag, {size / 1e6:,.0f} MB input ({rows:,} sentences, {seconds:,.0f} s): peak "
                   f"{own:,.0f} MB" + (f", largest segmenting worker {workers:,.0f} MB" if workers else ""),
                   flush=True)
         naive, _, seconds = run_child([NAIVE, str(work / "large.jsonl")])
         print(f"naive: read the {args.megabytes:,.0f} MB input into memory first: peak {naive:,.0f} MB "
               f"({seconds:,.0f} s), before any tagging")
+    if args.report:
+        args.report.write_text(json.dumps({**report, "naive_peak_mb": naive}, indent=1) + "\n", encoding="utf-8")
     print(f"policytag peak, large / small input: {peaks['large'] / peaks['small']:.2f}x for "
           f"{args.megabytes / args.small:,.0f}x the input")
     print(f"ratio naive/policytag peak memory on the large input: {naive / peaks['large']:.1f}x")
