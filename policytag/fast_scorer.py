@@ -305,7 +305,7 @@ class OnnxScorer:
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         self.session = onnxruntime.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
         self.token_ids = SentenceTokenizer(self.tokenizer, self.config.max_length, self.config.input_prefix)
-        self.call_size = CALL_SENTENCES
+        self.call_size, self.on_gpu = CALL_SENTENCES, False
         self.description = (f"onnxruntime {onnxruntime.__version__} int8 on CPU, "
                             f"{options.intra_op_num_threads} threads, batch {batch_size}")
 

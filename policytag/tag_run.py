@@ -81,7 +81,7 @@ def run_tag(args: argparse.Namespace) -> int:
     try:
         for result in tag_stream(iter_inputs(args.inputs, args.id_column, args.text_column), scorer,
                                  batch_sentences=scorer.call_size, skip_article_ids=done_before,
-                                 segment_workers=segment_workers(args, getattr(scorer, "on_gpu", False))):
+                                 segment_workers=segment_workers(args, scorer.on_gpu)):
             if isinstance(result, SkippedInput):
                 skipped.append(result)
                 progress.write(f"skipped: {result.reason}")
