@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         args.report.write_text(json.dumps({**report, "naive_peak_mb": naive}, indent=1) + "\n", encoding="utf-8")
     print(f"policytag peak, large / small input: {peaks['large'] / peaks['small']:.2f}x for "
           f"{args.megabytes / args.small:,.0f}x the input")
-    print(f"ratio naive/policytag peak memory on the large input: {naive / peaks['large']:.1f}x")
+    print(f"ratio naive/policytag peak memory on the large input: {naive / peaks['large']:.2f}x")
     return 0
 
 

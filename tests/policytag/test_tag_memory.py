@@ -17,7 +17,7 @@ def test_peak_memory_does_not_grow_with_the_input(tiny_classifier, sentences_fil
     report = tmp_path / "memory.json"
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "tag_memory.py"), "--model", str(tiny_classifier),
-         "--small", "1", "--megabytes", "6", "--precision", "fp32", "--sentences", str(sentences_file),
+         "--small", "6", "--megabytes", "30", "--precision", "fp32", "--sentences", str(sentences_file),
          "--report", str(report)],
         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=1200, cwd=ROOT,
     )
@@ -25,7 +25,11 @@ def test_peak_memory_does_not_grow_with_the_input(tiny_classifier, sentences_fil
     print(result.stdout)
     figures = json.loads(report.read_text(encoding="utf-8"))
     small, large = figures["small"], figures["large"]
-    assert large["bytes"] > 5 * small["bytes"] and large["sentences"] > 10_000
+    assert large["bytes"] > 4 * small["bytes"] and large["sentences"] > 100_000
     extra_input_mb = (large["bytes"] - small["bytes"]) / 1e6
-    assert large["peak_mb"] - small["peak_mb"] < 0.5 * extra_input_mb  # far less than the extra input
+    # Resident memory grows by about 15 MB over the first 40,000 sentences and is flat after that (RSS sampled
+    # during a 24 MB run), and peaks of identical runs differ by up to about 10 MB. So the small input
+    # is past that warm-up and the large one is 24 MB larger: holding it would cost more than its size (see the
+    # naive figure), streaming costs about nothing.
+    assert large["peak_mb"] - small["peak_mb"] < extra_input_mb
     assert result.stdout.strip().splitlines()[-1].startswith("ratio naive/policytag peak memory")
