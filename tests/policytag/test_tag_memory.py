@@ -27,7 +27,7 @@ def test_peak_memory_does_not_grow_with_the_input(tiny_classifier, sentences_fil
     small, large = figures["small"], figures["large"]
     assert large["bytes"] > 4 * small["bytes"] and large["sentences"] > 100_000
     extra_input_mb = (large["bytes"] - small["bytes"]) / 1e6
-    # Resident memory grows by about 15 MB over the first 40,000 sentences and is flat after that (RSS sampled
+    # Resident memory grows by about 13 MB over the first 40,000 sentences and is flat after that (RSS sampled
     # during a 24 MB run), and peaks of identical runs differ by up to about 10 MB. So the small input
     # is past that warm-up and the large one is 24 MB larger: holding it would cost more than its size (see the
     # naive figure), streaming costs about nothing.
