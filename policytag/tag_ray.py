@@ -182,7 +182,7 @@ def run_tag_ray(args: argparse.Namespace) -> int:
     from policytag.tag_html import HtmlReport
     from policytag.tag_inputs import iter_inputs
     from policytag.tag_outputs import TagWriter
-    from policytag.tag_run import output_format, segment_workers
+    from policytag.tag_run import finish, output_format, segment_workers
     from policytag.tagger import segment_stream, tag_article
 
     window = getattr(args, "ray_window", None) or DEFAULT_WINDOW
@@ -255,8 +255,6 @@ def run_tag_ray(args: argparse.Namespace) -> int:
         finally:
             progress.close()
             writer.close()
-        from policytag.tag_run import finish
-
         return finish(args, html, sentences, articles, started, description, done_before, skipped)
     finally:
         if started_ray:
