@@ -250,12 +250,13 @@ def main(argv: list[str] | None = None) -> int:
         models = list(settings.get("models", MODELS))
         dataset = load_dataset_dict(args.dataset)
         results = evaluate(dataset, models, args.classifier, args.baseline, args.crossval, args.backbone, log)
-        facts = {"classifier": read_classifier_facts(args.classifier), "folds": settings.get("folds"),
+        facts = {"classifier": read_classifier_facts(args.classifier),
+                 "folds": (load_params(args.params).get("crossval") or {}).get("folds"),
                  "dataset_sizes": {name: len(split) for name, split in dataset.items()}}
         metrics = write_outputs(results, args.metrics, args.plots, args.report, facts)
         everything = all_rows(dataset)
-        groups = group_metrics(results, {row["id"]: {"lang": row["lang"], "source": row["source"]}
-                                         for row in everything})
+        groups = group_metrics(results, {row["id"]: {"lang": row["lang"], "register": row["register"],
+                                                     "source": row["source"]} for row in everything})
         write_json(args.metrics / "groups.json", groups)
         with args.report.open("a", encoding="utf-8") as handle:
             handle.write(group_table(groups))

@@ -140,13 +140,17 @@ def render_report(results, metrics, facts: dict) -> str:
         "",
         "Written by the `evaluate` stage (evaluation/evaluate.py); do not edit by hand.",
         "",
-        f"- Test split: {test_n} sentences, scored by {', '.join(results['test']) or 'no model'} at each model's "
-        "own thresholds (tuned on validation, never on test).",
-        (f"- Cross-validation (CV): {cv_n} sentences (train + validation + test), {folds or '?'} folds, each "
-         f"sentence scored once by a model that never saw it, at its fold's thresholds; models: "
-         f"{', '.join(results['crossval'])}." if results["crossval"] else "- Cross-validation: no results."),
-        "- With one to four positives of some labels in the test split, its per-label figures move by whole "
-        "steps of 0.25 or more; CV figures are the ones to compare models by.",
+        "Every figure here is measured on documents the model never saw: splits and folds are cut by document "
+        "(a document and its translations stay on one side), and translations are never scored.",
+        "",
+        f"- Test split: {test_n} sentences of held-out documents, scored by "
+        f"{', '.join(results['test']) or 'no model'} at each model's own thresholds (never tuned on test).",
+        (f"- Grouped cross-validation (CV): {cv_n} sentences of the train and validation documents, "
+         f"{folds or '?'} folds by document, each sentence scored once by a model that never saw its document, at "
+         f"thresholds tuned on the other folds' out-of-fold scores; models: {', '.join(results['crossval'])}."
+         if results["crossval"] else "- Cross-validation: no results."),
+        "- The test split holds few documents per label and language; CV figures, over many more documents, are "
+        "the ones to compare models by.",
         "- Macro-F1 averages all six labels (a label with no positive scores 0); micro-F1 pools every decision.",
         "- Pictures: plots/pr_test.png, plots/pr_crossval.png (dots: each model at its thresholds); data for "
         "`dvc plots`: plots/pr/, plots/confusion/; confusion counts per label: plots/confusion.csv.",

@@ -1,10 +1,14 @@
-"""The `crossval` stage: k-fold cross-validation over every labelled sentence, for every model kind.
+"""The `crossval` stage: grouped k-fold cross-validation of every model kind, on documents it has never seen.
 
-With ~100 sentences and three or four positives for some labels, one test split says little; cross-validation
-scores every sentence exactly once, by a model that never saw it. Train, validation and test splits are pooled,
-cut into `evaluate.folds` folds by iterative stratification (training/splits.py, `evaluate.seed`); in each fold a
-validation part (`crossval.validation_fraction` of the fold's training rows, stratified too) is carved off for
-early stopping and threshold tuning, the model is fitted on the rest, and the held-out fold is scored.
+The question that matters is how a model does on documents it never saw, so folds are cut by document group
+(training/splits.py): no document, and no translation of it, is on both sides of a fold. The rows are the train and
+validation documents with their translations; test documents are left for the test split alone, so the final
+classifier's thresholds can come from these out-of-fold scores without ever seeing a test label. Each fold's model
+is fitted on the other folds (translations included) for a fixed number of epochs and scores its fold's original
+sentences. Thresholds are cross-fitted: a fold's sentences are decided at thresholds tuned on the other folds'
+out-of-fold scores (training/thresholds.py), so no sentence's own label sets the threshold it is judged at. Folds
+and seed are `crossval.folds` and `crossval.seed`; with the transformer, the frozen bottom layers' output is
+computed once and shared by every fold.
 
 Model kinds (`crossval.models`): `tfidf` and `zeroshot` (training/baseline.py, params `baseline.<kind>`) and
 `transformer` (training.train.fit, params `train`, imported only when asked for). An entry may also be a variant,
@@ -45,8 +49,9 @@ from training.baseline import (
     split_arrays,
 )
 from training.splits import k_folds
+from training.thresholds import DEFAULT_STEP, MIN_POSITIVES, tune_thresholds
 
-DEFAULTS = {"models": ["tfidf", "zeroshot", "transformer"], "validation_fraction": 0.15}
+DEFAULTS = {"models": ["tfidf", "zeroshot", "transformer"], "folds": 5, "seed": 13}
 
 
 @dataclass
@@ -63,11 +68,11 @@ class TransformerPredictor:
 
 
 def fit_transformer(train, validation, params: dict | None = None, backbone_dir: str | os.PathLike = DEFAULT_BACKBONE,
-                    **_) -> TransformerPredictor:
+                    state_cache: dict | None = None, **_) -> TransformerPredictor:
     """Fine-tune the transformer (training.train.fit: early stopping and thresholds on `validation`)."""
     from training.train import fit  # torch training; only when the transformer is cross-validated
 
-    model, thresholds, history = fit(train, validation, dict(params or {}), backbone_dir)
+    model, thresholds, history = fit(train, validation, dict(params or {}), backbone_dir, state_cache=state_cache)
     if not hasattr(model, "predict_proba"):  # a SentenceTagger: score it the way the tagger does
         from transformers import AutoTokenizer
 
@@ -136,17 +141,6 @@ def effective_params(kind: str, params: dict) -> dict:
     return asdict(TrainParams.from_dict(params))
 
 
-def carve_validation(gold: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(fit rows, validation rows), positions into `gold`, stratified by label."""
-    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
-
-    if not 0 < fraction < 1:
-        raise BaselineError(f"params.yaml crossval.validation_fraction must lie between 0 and 1, not {fraction}")
-    splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
-    fit_rows, validation_rows = next(splitter.split(np.arange(len(gold)), gold))
-    return np.sort(fit_rows), np.sort(validation_rows)
-
-
 def in_schema_order(scores: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     """Columns of `scores` (in `labels` order) rearranged to policytag.labels order."""
     if list(labels) == list(LABEL_NAMES):
@@ -157,40 +151,63 @@ def in_schema_order(scores: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     return np.asarray(scores)[:, [list(labels).index(name) for name in LABEL_NAMES]]
 
 
-def cross_validate(dataset, kind: str, folds: int, seed: int, validation_fraction: float, params: dict,
+def cross_fitted_thresholds(gold: np.ndarray, scores: np.ndarray, folds: np.ndarray, step: float = DEFAULT_STEP,
+                            min_positives: int = MIN_POSITIVES) -> np.ndarray:
+    """Thresholds [rows, labels] for out-of-fold rows: each fold's rows are decided at thresholds tuned on the other
+    folds' out-of-fold scores, so that no sentence's own label sets the threshold it is judged at."""
+    thresholds = np.empty_like(np.asarray(scores, dtype=np.float64))
+    for fold in np.unique(folds):
+        others = folds != fold
+        thresholds[folds == fold] = tune_thresholds(gold[others], scores[others], step, min_positives=min_positives)
+    return thresholds
+
+
+def cross_validate(dataset, kind: str, folds: int, seed: int, params: dict,
                    backbone_dir: str | os.PathLike = DEFAULT_BACKBONE,
                    progress: Callable[[str], None] = lambda message: None) -> list[dict]:
-    """Out-of-fold records for every row of `dataset` (a datasets.Dataset), in its order."""
+    """Out-of-fold records for every original sentence of `dataset` (a datasets.Dataset with the dataset stage's
+    columns), in its order; translations only ever train. Folds are grouped by document (training/splits.py)."""
+    from training.dataset import row_facts
+
     texts, gold = split_arrays(dataset)
     ids = list(dataset["id"])
-    records: list[dict | None] = [None] * len(ids)
-    for fold, (train_rows, held_out) in enumerate(k_folds(gold, folds, seed)):
-        fit_part, validation_part = carve_validation(gold[train_rows], validation_fraction, seed + fold)
+    fold_of = np.full(len(ids), -1)
+    scores = np.zeros(gold.shape)
+    extra = {"state_cache": {}} if kind == "transformer" else {}  # frozen layers' output, shared by the folds
+    for fold, (train_rows, held_out) in enumerate(k_folds(row_facts(dataset), folds, seed)):
         start = time.perf_counter()
-        predictor = FITTERS[kind](dataset.select(train_rows[fit_part]), dataset.select(train_rows[validation_part]),
-                                  params, backbone_dir=backbone_dir)
-        scores = in_schema_order(predictor.predict_proba([texts[i] for i in held_out]), predictor.labels)
-        thresholds = in_schema_order(np.asarray(predictor.thresholds)[None, :], predictor.labels)[0]
-        for row, row_scores in zip(held_out, scores):
-            records[row] = {
-                "id": ids[row], "fold": fold,
-                "labels": [name for name, on in zip(LABEL_NAMES, gold[row]) if on],
-                "probabilities": {name: round(float(p), 6) for name, p in zip(LABEL_NAMES, row_scores)},
-                "thresholds": {name: round(float(t), 6) for name, t in zip(LABEL_NAMES, thresholds)},
-            }
-        progress(f"{kind}: fold {fold + 1}/{folds}: fitted on {len(fit_part)}, tuned on {len(validation_part)}, "
-                 f"scored {len(held_out)} ({time.perf_counter() - start:.1f} s)")
-    if any(record is None for record in records):  # k_folds covers every row; this guards against a change there
-        raise BaselineError("cross-validation left rows unscored")
-    return records
+        predictor = FITTERS[kind](dataset.select(train_rows), dataset.select([]), params, backbone_dir=backbone_dir,
+                                  **extra)
+        scores[held_out] = in_schema_order(predictor.predict_proba([texts[i] for i in held_out]), predictor.labels)
+        fold_of[held_out] = fold
+        progress(f"{kind}: fold {fold + 1}/{folds}: fitted on {len(train_rows)}, scored {len(held_out)} "
+                 f"({time.perf_counter() - start:.1f} s)")
+    scored = np.flatnonzero(fold_of >= 0)
+    thresholds = cross_fitted_thresholds(gold[scored], scores[scored], fold_of[scored])
+    return [{
+        "id": ids[row], "fold": int(fold_of[row]),
+        "labels": [name for name, on in zip(LABEL_NAMES, gold[row]) if on],
+        "probabilities": {name: round(float(p), 6) for name, p in zip(LABEL_NAMES, scores[row])},
+        "thresholds": {name: round(float(t), 6) for name, t in zip(LABEL_NAMES, row_thresholds)},
+    } for row, row_thresholds in zip(scored, thresholds)]
+
+
+def crossval_rows(dataset_dict):
+    """The rows cross-validation runs over: every document outside the test split (train and validation documents
+    with their translations); test documents are left for the test split alone."""
+    from datasets import concatenate_datasets
+
+    test_groups = set(dataset_dict["test"]["group"]) if "test" in dataset_dict else set()
+    parts = [dataset_dict[name] for name in ("train", "validation", "held_out_translations") if name in dataset_dict]
+    rows = concatenate_datasets(parts)
+    return rows.filter(lambda group: group not in test_groups, input_columns="group", keep_in_memory=True)
 
 
 def all_rows(dataset_dict):
-    """Every labelled row: the dataset's splits concatenated (train, validation, test)."""
+    """Every labelled original row: the train, validation and test splits concatenated."""
     from datasets import concatenate_datasets
 
-    splits = [dataset_dict[name] for name in ("train", "validation", "test") if name in dataset_dict]
-    return concatenate_datasets(splits)
+    return concatenate_datasets([dataset_dict[name] for name in ("train", "validation", "test") if name in dataset_dict])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,26 +220,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = load_params(args.params)
         settings = {**DEFAULTS, **(params.get("crossval") or {})}
-        evaluate = params.get("evaluate") or {}
-        folds, seed = int(evaluate.get("folds", 5)), int(evaluate.get("seed", 13))
+        unknown = sorted(set(settings) - set(DEFAULTS))
+        if unknown:
+            raise BaselineError(f"params.yaml crossval: unknown key(s) {', '.join(unknown)}; known: {', '.join(DEFAULTS)}")
+        folds, seed = int(settings["folds"]), int(settings["seed"])
         runs = runs_from(params)
-        dataset = all_rows(load_dataset_dict(args.dataset))
+        dataset = crossval_rows(load_dataset_dict(args.dataset))
         with atomic_directory(args.out) as build:
             for run in runs:
-                records = cross_validate(dataset, run.kind, folds, seed, float(settings["validation_fraction"]),
-                                         run.params, args.backbone,
+                records = cross_validate(dataset, run.kind, folds, seed, run.params, args.backbone,
                                          progress=lambda message: print(f"crossval: {run.name}: {message}",
                                                                         file=sys.stderr))
                 write_jsonl(build / f"{run.name}.jsonl", records)
                 run_facts = {"name": run.name, "kind": run.kind, "params": effective_params(run.kind, run.params),
-                             "folds": folds, "seed": seed,
-                             "validation_fraction": float(settings["validation_fraction"])}
+                             "folds": folds, "seed": seed}
                 (build / f"{run.name}.params.json").write_text(json.dumps(run_facts, indent=1) + "\n",
                                                                encoding="utf-8")
     except (BaselineError, OSError, ValueError) as error:
         print(f"crossval: error: {error}", file=sys.stderr)
         return 1
-    print(f"crossval: {', '.join(run.name for run in runs)} x {folds} folds over {len(dataset)} sentences "
+    print(f"crossval: {', '.join(run.name for run in runs)} x {folds} grouped folds over {len(dataset)} rows "
           f"-> {args.out}", file=sys.stderr)
     return 0
 

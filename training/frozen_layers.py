@@ -31,24 +31,34 @@ def freeze_bottom(model: SentenceTagger, trainable_layers: int) -> int:
 
 
 class FrozenStates:
-    """The hidden states after the frozen layers, per sentence (unpadded), in input order."""
+    """The hidden states after the frozen layers, per sentence (unpadded), in input order.
+
+    The frozen layers are the pretrained ones, the same in every fold of a cross-validation: `cache` (a dict the
+    caller keeps, keyed by frozen layers, length limit and text) lets the folds compute each sentence once.
+    Sentences run in batches of similar length, so little of the work is padding."""
 
     def __init__(self, model: SentenceTagger, tokenizer, texts: Sequence[str], frozen: int, max_length: int,
-                 batch_size: int = 64):
-        device = next(model.parameters()).device
-        was_training = model.training
-        model.eval()
-        self.states: list[torch.Tensor] = []
-        with torch.no_grad():
-            for start in range(0, len(texts), batch_size):
-                batch = tokenize(tokenizer, texts[start:start + batch_size], max_length, model.config.input_prefix)
-                mask = batch["attention_mask"].to(device)
-                output = model.encoder(input_ids=batch["input_ids"].to(device), attention_mask=mask,
-                                       output_hidden_states=True)
-                hidden = output.hidden_states[frozen]
-                for row in range(hidden.shape[0]):
-                    self.states.append(hidden[row, : int(mask[row].sum())].clone())
-        model.train(was_training)
+                 batch_size: int = 64, cache: dict | None = None):
+        cache = {} if cache is None else cache
+        keys = [(frozen, max_length, text) for text in texts]
+        missing = list(dict.fromkeys(key for key in keys if key not in cache))
+        if missing:
+            device = next(model.parameters()).device
+            was_training = model.training
+            model.eval()
+            missing.sort(key=lambda key: len(key[2]))
+            with torch.no_grad():
+                for start in range(0, len(missing), batch_size):
+                    chunk = missing[start:start + batch_size]
+                    batch = tokenize(tokenizer, [key[2] for key in chunk], max_length, model.config.input_prefix)
+                    mask = batch["attention_mask"].to(device)
+                    output = model.encoder(input_ids=batch["input_ids"].to(device), attention_mask=mask,
+                                           output_hidden_states=True)
+                    hidden = output.hidden_states[frozen]
+                    for row, key in enumerate(chunk):
+                        cache[key] = hidden[row, : int(mask[row].sum())].clone()
+            model.train(was_training)
+        self.states: list[torch.Tensor] = [cache[key] for key in keys]
 
     def batch(self, rows: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded hidden states [batch, length, hidden] and their attention mask [batch, length]."""

@@ -4,7 +4,8 @@ A label is predicted when its score reaches its threshold (`score >= threshold`,
 policytag.model.Classifier.decide). Each label's threshold is the grid value (step, 2 step, ..., below 1) that
 maximises that label's F1 on the rows it is tuned on: validation rows, never test rows. With a handful of
 positives many grid values tie; the middle of the tied values is taken (the centre of a plateau generalises better
-than its edge). A label with no positive among the tuning rows gets the fallback, 0.5: nothing to tune it on.
+than its edge). A label with fewer than `min_positives` positives among the tuning rows (default 1: none at all)
+gets the fallback, 0.5: too little to tune it on.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 FALLBACK = 0.5
+MIN_POSITIVES = 5
+"""Out-of-fold tuning: fewer positives than this and a label keeps the fallback threshold."""
 DEFAULT_STEP = 0.01
 
 
@@ -33,10 +36,11 @@ def f1_at_thresholds(y_true: np.ndarray, scores: np.ndarray, thresholds: np.ndar
 
 
 def best_threshold(y_true: np.ndarray, scores: np.ndarray, grid: np.ndarray | None = None,
-                   fallback: float = FALLBACK) -> float:
-    """The F1-maximising grid threshold of one label; the middle one among ties; `fallback` with no positive."""
+                   fallback: float = FALLBACK, min_positives: int = 1) -> float:
+    """The F1-maximising grid threshold of one label; the middle one among ties; `fallback` with fewer than
+    `min_positives` positives."""
     grid = threshold_grid() if grid is None else np.asarray(grid)
-    if not (np.asarray(y_true) > 0.5).any():
+    if (np.asarray(y_true) > 0.5).sum() < max(1, min_positives):
         return float(fallback)
     f1 = f1_at_thresholds(y_true, scores, grid)
     best = grid[f1 >= f1.max() - 1e-12]
@@ -44,14 +48,15 @@ def best_threshold(y_true: np.ndarray, scores: np.ndarray, grid: np.ndarray | No
 
 
 def tune_thresholds(y_true: np.ndarray, scores: np.ndarray, step: float = DEFAULT_STEP,
-                    fallback: float = FALLBACK) -> np.ndarray:
+                    fallback: float = FALLBACK, min_positives: int = 1) -> np.ndarray:
     """One threshold per label (float32, column order of `scores`) from multi-hot `y_true` [rows, labels] and
     scores [rows, labels] of the rows to tune on."""
     y_true, scores = np.asarray(y_true), np.asarray(scores)
     if y_true.shape != scores.shape or y_true.ndim != 2:
         raise ValueError(f"y_true {y_true.shape} and scores {scores.shape} must both be [rows, labels]")
     grid = threshold_grid(step)
-    return np.array([best_threshold(y_true[:, k], scores[:, k], grid, fallback) for k in range(y_true.shape[1])],
+    return np.array([best_threshold(y_true[:, k], scores[:, k], grid, fallback, min_positives)
+                     for k in range(y_true.shape[1])],
                     dtype=np.float32)
 
 
@@ -60,3 +65,24 @@ def apply_thresholds(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     by different models (cross-validation folds), [rows, labels]."""
     thresholds = np.asarray(thresholds)
     return np.asarray(scores) >= (thresholds[None, :] if thresholds.ndim == 1 else thresholds)
+
+
+def out_of_fold_thresholds(gold: np.ndarray, scores: np.ndarray, folds: np.ndarray, step: float = DEFAULT_STEP,
+                           min_positives: int = MIN_POSITIVES) -> tuple[np.ndarray, dict]:
+    """Thresholds tuned on pooled out-of-fold scores (rows scored by models that never saw their documents), and
+    how stable each is: the thresholds that each fold's complement gives, their spread, and whether the label had
+    too few positives and kept the fallback."""
+    gold, scores, folds = np.asarray(gold), np.asarray(scores, dtype=np.float64), np.asarray(folds)
+    pooled = tune_thresholds(gold, scores, step, min_positives=min_positives)
+    per_fold = np.array([tune_thresholds(gold[folds != fold], scores[folds != fold], step,
+                                         min_positives=min_positives) for fold in np.unique(folds)])
+    stability = {}
+    for k in range(gold.shape[1]):
+        positives = int((gold[:, k] > 0.5).sum())
+        column = per_fold[:, k] if len(per_fold) else np.array([pooled[k]])
+        stability[k] = {"threshold": round(float(pooled[k]), 4), "positives": positives,
+                        "fallback": positives < max(1, min_positives),
+                        "fold_thresholds": [round(float(t), 4) for t in column],
+                        "fold_std": round(float(column.std()), 4),
+                        "fold_range": round(float(column.max() - column.min()), 4)}
+    return pooled, stability

@@ -65,6 +65,9 @@ class TrainParams:
     dropout: float = 0.1
     seed: int = 13
     patience: int = 4
+    early_stopping: bool = False
+    """Stop when validation macro-F1 has not improved for `patience` epochs and keep the best epoch; off, every
+    epoch runs (the recipe cross-validation measures, whose thresholds the classifier takes, has no validation)."""
     freeze_embeddings: bool = True
     trainable_layers: int = 0
     """Train only the top N encoder layers (the bottom runs once per sentence; see training/frozen_layers.py);
@@ -73,6 +76,8 @@ class TrainParams:
     sources: str = "all"
     """Which annotated sentences to learn from: "all", or a comma-separated list of sources ("seed"); the test
     split stays whole, so `dvc exp run -S train.sources=seed` measures what the other sources add."""
+    translations: bool = True
+    """Learn from the translations too (translate-train); false: originals only."""
     head_init: str = "descriptions"
     head_init_scale: float = 20.0
     initial_probability: float = 0.1
@@ -118,6 +123,21 @@ def positive_weights(labels: np.ndarray, cap: float) -> np.ndarray:
     negatives = len(labels) - positives
     ratio = np.divide(negatives, positives, out=np.ones_like(positives), where=positives > 0)
     return np.clip(ratio, 1.0, cap).astype(np.float32)
+
+
+def batches_by_length(rng: np.random.Generator, rows: int, batch_size: int,
+                      lengths: Sequence[int] | None = None) -> list[np.ndarray]:
+    """A shuffled epoch in batches; with `lengths`, rows of similar length share a batch (sorted within windows of
+    50 batches, then the batches shuffled), so that little of each batch is padding."""
+    order = rng.permutation(rows)
+    if lengths is None:
+        return [order[start:start + batch_size] for start in range(0, rows, batch_size)]
+    window = batch_size * 50
+    batches = []
+    for start in range(0, rows, window):
+        chunk = sorted(order[start:start + window], key=lambda row: lengths[row])
+        batches.extend(np.array(chunk[i:i + batch_size]) for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def macro_f1(y_true: np.ndarray, predicted: np.ndarray) -> float:
@@ -255,8 +275,8 @@ def _stderr(line: str) -> None:
 
 
 def fit(train, validation, params: TrainParams | dict, backbone_dir: str | os.PathLike, *,
-        device: str | torch.device | None = None,
-        log: Callable[[str], None] | None = _stderr) -> tuple[SentenceTagger, np.ndarray, dict]:
+        device: str | torch.device | None = None, log: Callable[[str], None] | None = _stderr,
+        state_cache: dict | None = None) -> tuple[SentenceTagger, np.ndarray, dict]:
     """Fine-tune on `train`, early-stop and tune thresholds on `validation`; write nothing.
 
     `train` and `validation` are datasets (or anything indexable by column) with `text` and multi-hot `labels`
@@ -269,6 +289,8 @@ def fit(train, validation, params: TrainParams | dict, backbone_dir: str | os.Pa
     params = params if isinstance(params, TrainParams) else TrainParams.from_dict(params)
     log = log or (lambda line: None)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if not params.translations and "translation" in getattr(train, "column_names", ()):
+        train = train.filter(lambda translation: not translation, input_columns="translation", keep_in_memory=True)
     train_texts, train_labels = _texts_and_labels(train)
     val_texts, val_labels = _texts_and_labels(validation)
     if not train_texts:
@@ -283,9 +305,9 @@ def fit(train, validation, params: TrainParams | dict, backbone_dir: str | os.Pa
         if 0 < params.trainable_layers < len(frozen_layers.layers(model)):
             frozen = frozen_layers.freeze_bottom(model, params.trainable_layers)
             cached = frozen_layers.FrozenStates(model, tokenizer, train_texts, frozen, params.max_length,
-                                                params.eval_batch_size)
+                                                params.eval_batch_size, state_cache)
             cached_val = frozen_layers.FrozenStates(model, tokenizer, val_texts, frozen, params.max_length,
-                                                    params.eval_batch_size)
+                                                    params.eval_batch_size, state_cache)
         pos_weight = torch.from_numpy(positive_weights(train_labels, params.pos_weight_cap)).to(device)
         optimizer = _optimizer(model, params)
         steps = math.ceil(len(train_texts) / params.batch_size) * params.epochs
@@ -298,9 +320,8 @@ def fit(train, validation, params: TrainParams | dict, backbone_dir: str | os.Pa
             started = time.perf_counter()
             model.train()
             total_loss = 0.0
-            order = order_rng.permutation(len(train_texts))
-            for start in range(0, len(train_texts), params.batch_size):
-                batch_rows = order[start : start + params.batch_size]
+            lengths = [state.shape[0] for state in cached.states] if frozen else None
+            for batch_rows in batches_by_length(order_rng, len(train_texts), params.batch_size, lengths):
                 targets = torch.from_numpy(train_labels[batch_rows]).to(device)
                 if frozen:
                     logits = frozen_layers.top_logits(model, *cached.batch(batch_rows), frozen)
@@ -344,13 +365,13 @@ def fit(train, validation, params: TrainParams | dict, backbone_dir: str | os.Pa
                 if val_f1 is not None:
                     best_state = {name: p.detach().clone() for name, p in model.named_parameters()
                                   if name in trainable}
-            elif epoch - best_epoch >= params.patience:
+            elif params.early_stopping and epoch - best_epoch >= params.patience:
                 stopped_early = True
                 log(f"early stop: no better validation macro-F1 for {params.patience} epochs; "
                     f"keeping epoch {best_epoch}")
                 break
 
-        if best_state is not None and best_epoch != epochs[-1]["epoch"]:
+        if params.early_stopping and best_state is not None and best_epoch != epochs[-1]["epoch"]:
             model.load_state_dict(best_state, strict=False)
         model.eval()
         if val_texts:
@@ -551,6 +572,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", type=Path, default=Path("data/dataset"))
     parser.add_argument("--backbone", type=Path, default=Path("models/backbone"))
     parser.add_argument("--out", type=Path, default=Path("models/classifier"))
+    parser.add_argument("--crossval", type=Path, default=None,
+                        help="take the thresholds from this crossval output's out-of-fold scores of the same recipe "
+                             "(models/crossval); without it they are tuned on the validation split")
+    parser.add_argument("--crossval-run", default="transformer", help="the crossval.models entry of this recipe")
     parser.add_argument("--metrics", type=Path, default=None,
                         help="also write the validation metrics here (a DVC metrics file outside --out)")
     args = parser.parse_args(argv)
@@ -585,6 +610,23 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.disable_progress_bar()
     _stderr(f"train: {len(train)} train / {len(validation)} validation sentences, backbone {args.backbone}")
     model, thresholds, history = fit(train, validation, params, args.backbone)
+    history["thresholds_from"] = "validation split"
+    if args.crossval:
+        from training.classifier_thresholds import ThresholdSourceError, thresholds_from_crossval
+
+        try:
+            thresholds, stability = thresholds_from_crossval(args.crossval, args.crossval_run, asdict(params),
+                                                             params.threshold_step)
+        except ThresholdSourceError as error:
+            return _fail(str(error))
+        history["thresholds_from"] = f"out-of-fold scores of {args.crossval / args.crossval_run}.jsonl"
+        history["threshold_stability"] = stability
+        if len(validation):
+            val_texts, val_labels = _texts_and_labels(validation)
+            scores = Classifier(model, tokenizer_for(args.backbone), list(LABEL_NAMES), thresholds, "validation",
+                                next(model.parameters()).device).predict_proba(val_texts)
+            history["validation"] = {"tuned": label_metrics(val_labels, scores, thresholds),
+                                     "at_0.5": label_metrics(val_labels, scores, np.full(len(LABEL_NAMES), 0.5))}
     provenance_file = args.backbone / "backbone.json"
     provenance = json.loads(provenance_file.read_text(encoding="utf-8")) if provenance_file.is_file() else {}
     train_labels = np.asarray(train["labels"], dtype=np.float32).reshape(-1, len(LABEL_NAMES))
@@ -611,6 +653,12 @@ def main(argv: list[str] | None = None) -> int:
     _stderr(f"train: best epoch {history['best_epoch']}, validation macro-F1 {_fmt(tuned.get('macro_f1'))} "
             f"(tuned thresholds) -> {out}")
     return 0
+
+
+def tokenizer_for(backbone: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(backbone))
 
 
 def _fail(message: str) -> int:
