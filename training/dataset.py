@@ -22,7 +22,7 @@ import yaml
 
 from policytag.annotations import read_annotation_dir, resolve
 from policytag.labels import LABEL_NAMES, to_multi_hot
-from policytag.records import read_jsonl, read_sentences
+from policytag.records import read_jsonl, read_sentences, write_jsonl
 from policytag.text import normalise_text
 from training.dataset_card import render_card
 from training.documents import Document, SourcesError, read_sources
@@ -129,6 +129,25 @@ def labelled_rows(sentences_path: Path, annotations_dir: Path, raw_dir: Path) ->
     return rows, dict(left_out)
 
 
+def translation_differences(rows: list[dict]) -> list[dict]:
+    """Translations whose labels differ from those of the sentence they translate (both labelled in their own
+    right), with what each side carries: a list for review, and a measure of how well labels carry across."""
+    by_id = {row["id"]: row for row in rows}
+    differences = []
+    for row in rows:
+        source = by_id.get(row["translates"]) if row["translation"] else None
+        if source is None:
+            continue
+        names = [LABEL_NAMES[i] for i in row["label_names"]]
+        source_names = [LABEL_NAMES[i] for i in source["label_names"]]
+        if names != source_names:
+            differences.append({"id": row["id"], "translates": source["id"], "text": row["text"],
+                                "source_text": source["text"], "labels": names, "source_labels": source_names,
+                                "only_translation": sorted(set(names) - set(source_names)),
+                                "only_source": sorted(set(source_names) - set(names))})
+    return differences
+
+
 def dataset_row(sentence_id: str, article_id: str, text: str, lang: str, labels, *, source: str = "seed",
                 register: str = "news", publisher: str = "", group: str = "", translation: bool = False,
                 translates: str = "") -> dict:
@@ -222,12 +241,16 @@ def main(argv: list[str] | None = None) -> int:
     except (SourcesError, ValueError, OSError, yaml.YAMLError) as error:
         print(f"dataset: error: {error}", file=sys.stderr)
         return 1
-    dataset.save_to_disk(str(args.out))
+    dataset.save_to_disk(str(args.out), num_shards={name: 1 for name in dataset})  # an empty split needs a shard too
+    differences = translation_differences(rows)
+    aligned = sum(bool(row["translation"] and row["translates"]) for row in rows)
     counts = {"splits": label_counts(dataset), "by_language_and_register": breakdown(dataset),
+              "translations": {"aligned_and_labelled": aligned, "labels_differ_from_source": len(differences)},
               "left_out": left_out}
     card = render_card(dataset, counts, documents, agreement, params, annotators(args.annotations))
     (args.out / "README.md").write_text(card, encoding="utf-8")
     (args.out / "counts.json").write_text(json.dumps(counts, indent=1) + "\n")
+    write_jsonl(args.out / "translation-differences.jsonl", differences)
     print(" ".join(f"{name}={counts['splits'][name]['sentences']}" for name in SPLITS), f"left out: {left_out}",
           file=sys.stderr)
     return 0

@@ -60,6 +60,10 @@ def render_card(dataset, counts: dict, documents: dict[str, Document], agreement
     registers, licences = documents_tables(dataset, documents)
     left = "\n".join(f"- {reason}: {n}" for reason, n in counts["left_out"].items() if n) or "- nothing"
     definitions = "\n".join(f"- `{label.name}`: {label.description}" for label in LABELS)
+    translations = counts.get("translations", {})
+    translation_line = (f"of {translations.get('aligned_and_labelled', 0)} aligned translations, "
+                        f"{translations.get('labels_differ_from_source', 0)} carry labels that differ from their "
+                        "source sentence's (listed in `translation-differences.jsonl`).")
     return f"""---
 language: [en, vi]
 task_categories: [text-classification]
@@ -83,6 +87,7 @@ Translations (register `translation`, Vietnamese renderings of English news and 
 the sentence it translates in `translates`) are training material only: they sit in `train` when their source
 document does; the translations of validation and test documents are kept apart in `held_out_translations`, which
 no split uses (cross-validation folds that train on their source documents do), and they are never evaluated.
+Translations are labelled in their own right; {translation_line}
 
 ## Columns
 - `id`, `article_id`, `text`, `lang` (detected per sentence)
