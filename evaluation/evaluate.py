@@ -47,7 +47,8 @@ from training.baseline import (
 from training.crossval import all_rows, in_schema_order
 from training.thresholds import apply_thresholds
 
-MODELS = ("transformer", "tfidf", "zeroshot")
+MODELS = ("transformer", "transformer_int8", "tfidf", "zeroshot")
+"""transformer_int8: the same classifier through the default CPU path (int8 ONNX Runtime, its own thresholds)."""
 SPLITS = ("test", "crossval")
 DIGITS = 4
 
@@ -82,6 +83,14 @@ def score_test(model: str, test, classifier_dir: Path, baseline_dir: Path, backb
 
         try:
             predictor = Classifier.load(classifier_dir)
+        except ClassifierError as error:
+            raise EvaluationError(str(error)) from None
+    elif model == "transformer_int8":
+        from policytag.fast_scorer import OnnxScorer
+        from policytag.model import ClassifierError
+
+        try:
+            predictor = OnnxScorer(classifier_dir)
         except ClassifierError as error:
             raise EvaluationError(str(error)) from None
     elif model in ("tfidf", "zeroshot"):

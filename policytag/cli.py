@@ -47,12 +47,13 @@ def cmd_tag(args: argparse.Namespace) -> int:
 STAGE_MODULES = {
     "dataset": ("training.dataset", "join sentences and annotations into a Hugging Face DatasetDict"),
     "backbone": ("training.backbone", "materialise the pretrained encoder as a Hugging Face checkpoint"),
-    "train": ("training.train", "fine-tune the classifier and tune per-label thresholds on validation"),
+    "train": ("training.train", "fine-tune the classifier; thresholds from its recipe's out-of-fold scores"),
     "baseline": ("training.baseline", "fit the TF-IDF and zero-shot baselines"),
-    "crossval": ("training.crossval", "k-fold cross-validation of every model kind (out-of-fold scores)"),
+    "crossval": ("training.crossval", "grouped k-fold cross-validation of every model kind (out-of-fold scores)"),
     "evaluate": ("evaluation.evaluate", "metrics, plots and the report for every model"),
     "simulate": ("evaluation.active_learning", "active learning vs random order: the learning-curve simulation"),
     "review-labels": ("evaluation.label_review", "rank likely label errors (cleanlab) and report them"),
+    "recipes": ("evaluation.recipes", "compare training recipes by grouped cross-validation (by hand, not in repro)"),
 }
 """Subcommands whose arguments the stage module parses itself: `policytag NAME --help` shows them."""
 

@@ -274,7 +274,7 @@ class OnnxScorer:
         if not (model_dir / WEIGHTS_FILE).is_file() or not (model_dir / "config.json").is_file():
             raise ClassifierError(f"{model_dir} holds no classifier (config.json and {WEIGHTS_FILE} expected); "
                                   "train one with `dvc repro train` or pass the right directory")
-        self.labels, self.thresholds = read_thresholds(model_dir)
+        self.labels, self.thresholds = read_thresholds(model_dir, precision="int8")
         self.config = SentenceTaggerConfig.from_pretrained(str(model_dir))
         if list(self.config.label_names) != self.labels:
             raise ClassifierError(f"{model_dir}: thresholds.json labels {self.labels} differ from the model's "

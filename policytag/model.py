@@ -170,20 +170,28 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int = DEFAULT_MAX_LENG
     )
 
 
-def write_thresholds(directory: str | os.PathLike, labels: Sequence[str], thresholds: Sequence[float]) -> Path:
-    if len(labels) != len(thresholds):
+def write_thresholds(directory: str | os.PathLike, labels: Sequence[str], thresholds: Sequence[float],
+                     int8_thresholds: Sequence[float] | None = None) -> Path:
+    """thresholds.json: the labels, their thresholds, and optionally the int8 model's own thresholds (the int8 export
+    scores a little differently from fp32; its thresholds make it decide as fp32 does, see training/train.py)."""
+    if len(labels) != len(thresholds) or (int8_thresholds is not None and len(int8_thresholds) != len(labels)):
         raise ValueError(f"{len(labels)} labels but {len(thresholds)} thresholds")
     path = Path(directory) / THRESHOLDS_FILE
     payload = {"labels": list(labels), "thresholds": [round(float(t), 6) for t in thresholds]}
+    if int8_thresholds is not None:
+        payload["int8_thresholds"] = [round(float(t), 6) for t in int8_thresholds]
     path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     return path
 
 
-def read_thresholds(directory: str | os.PathLike) -> tuple[list[str], np.ndarray]:
+def read_thresholds(directory: str | os.PathLike, precision: str = "fp32") -> tuple[list[str], np.ndarray]:
+    """Labels and thresholds of a classifier directory; with precision "int8", the int8 thresholds where the file
+    has them (else the fp32 ones)."""
     path = Path(directory) / THRESHOLDS_FILE
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
-        labels, thresholds = list(payload["labels"]), np.asarray(payload["thresholds"], dtype=np.float32)
+        key = "int8_thresholds" if precision == "int8" and "int8_thresholds" in payload else "thresholds"
+        labels, thresholds = list(payload["labels"]), np.asarray(payload[key], dtype=np.float32)
     except FileNotFoundError:
         raise ClassifierError(f"{path} is missing: not a classifier directory; train one with "
                               "`dvc repro train` (or python -m training.train)") from None

@@ -83,7 +83,7 @@ def read_alignments(raw_dir: Path, documents: dict[str, Document]) -> dict[str, 
     `<file stem>.alignment.jsonl` beside each translation file."""
     alignments: dict[str, dict[str, str]] = {}
     for document in documents.values():
-        if not document.is_translation:
+        if not document.is_translation or not (raw_dir / document.file).is_file():
             continue
         path = raw_dir / Path(document.file).with_suffix(".alignment.jsonl")
         if not path.is_file():

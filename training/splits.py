@@ -75,7 +75,21 @@ def assign_groups(counts: np.ndarray, sizes: np.ndarray, fractions: Sequence[flo
         holders = [int(g) for g in open_groups if counts[g, stratum] > 0]
         for group in sorted(holders, key=lambda g: -counts[g, stratum]):  # stable: seeded order among equals
             place(group, stratum)
+    _fill_empty_buckets(assigned, sizes, fractions)
     return assigned
+
+
+def _fill_empty_buckets(assigned: np.ndarray, sizes: np.ndarray, fractions: np.ndarray) -> None:
+    """With few groups a bucket can stay empty: give it the smallest group of the bucket most over its size."""
+    for bucket in range(len(fractions)):
+        while not (assigned == bucket).any():
+            totals = np.array([sizes[assigned == b].sum() for b in range(len(fractions))])
+            donors = [b for b in range(len(fractions)) if (assigned == b).sum() > 1]
+            if not donors:
+                return
+            donor = max(donors, key=lambda b: totals[b] - fractions[b] * sizes.sum())
+            members = np.flatnonzero(assigned == donor)
+            assigned[members[np.argmin(sizes[members])]] = bucket
 
 
 def _group_table(facts: RowFacts) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -86,3 +86,19 @@ def out_of_fold_thresholds(gold: np.ndarray, scores: np.ndarray, folds: np.ndarr
                         "fold_std": round(float(column.std()), 4),
                         "fold_range": round(float(column.max() - column.min()), 4)}
     return pooled, stability
+
+
+def matched_thresholds(reference: np.ndarray, thresholds: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Thresholds for `other` scores [rows, labels] under which each label is predicted for as many rows as
+    `reference` scores predict it at `thresholds`: a second scorer of the same model (the int8 export) then decides
+    like the first. A label the reference never predicts keeps its threshold."""
+    reference, other = np.asarray(reference, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    matched = np.asarray(thresholds, dtype=np.float64).copy()
+    for k in range(reference.shape[1]):
+        count = int((reference[:, k] >= thresholds[k]).sum())
+        if count == 0:
+            continue
+        ranked = np.sort(other[:, k])[::-1]
+        below = ranked[count] if count < len(ranked) else 0.0
+        matched[k] = (ranked[count - 1] + below) / 2 if ranked[count - 1] > below else ranked[count - 1]
+    return matched.astype(np.float32)

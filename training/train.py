@@ -40,7 +40,15 @@ import torch
 import yaml
 
 from policytag.labels import LABEL_NAMES, LABELS
-from policytag.model import QUERY_PREFIX, Classifier, SentenceTagger, save_classifier, tokenize, weights_version
+from policytag.model import (
+    QUERY_PREFIX,
+    Classifier,
+    SentenceTagger,
+    save_classifier,
+    tokenize,
+    weights_version,
+    write_thresholds,
+)
 from policytag.records import atomic_directory, atomic_writer
 from training import frozen_layers
 from training.thresholds import FALLBACK, f1_at_thresholds, tune_thresholds
@@ -82,6 +90,9 @@ class TrainParams:
     head_init_scale: float = 20.0
     initial_probability: float = 0.1
     threshold_step: float = 0.01
+    int8_calibration_sentences: int = 1000
+    """Training sentences on which the int8 export's thresholds are matched to fp32's decisions (0: none; the int8
+    path then uses the fp32 thresholds)."""
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "TrainParams":
@@ -538,11 +549,17 @@ def _write_json(path: Path, value) -> None:
 
 
 def write_classifier(out_dir: str | os.PathLike, model: SentenceTagger, tokenizer, thresholds: np.ndarray,
-                     history: dict, training: dict) -> Path:
+                     history: dict, training: dict, calibration_texts: Sequence[str] = ()) -> Path:
     """Write the classifier directory atomically: built beside `out_dir`, then renamed into place."""
     out_dir = Path(out_dir)
     with atomic_directory(out_dir) as tmp:
         save_classifier(tmp, model, tokenizer, thresholds)
+        if calibration_texts:
+            from training.int8_thresholds import int8_thresholds
+
+            scores = Classifier(model, tokenizer, list(LABEL_NAMES), thresholds, "calibration",
+                                next(model.parameters()).device).predict_proba(calibration_texts)
+            write_thresholds(tmp, LABEL_NAMES, thresholds, int8_thresholds(tmp, scores, calibration_texts, thresholds))
         training = {**training, "model_version": weights_version(tmp)}
         _write_json(tmp / "training_params.json", training)
         _write_json(tmp / "history.json", history)
@@ -645,7 +662,10 @@ def main(argv: list[str] | None = None) -> int:
         "packages": _versions(["torch", "transformers", "tokenizers", "datasets", "numpy"]),
     }
     tokenizer = AutoTokenizer.from_pretrained(str(args.backbone))
-    out = write_classifier(args.out, model, tokenizer, thresholds, history, training)
+    from training.int8_thresholds import sample_texts
+
+    calibration = sample_texts(train["text"], params.int8_calibration_sentences, params.seed)
+    out = write_classifier(args.out, model, tokenizer, thresholds, history, training, calibration)
     if args.metrics:
         with atomic_writer(args.metrics) as handle:
             handle.write(json.dumps(_stage_metrics(history), indent=1) + "\n")

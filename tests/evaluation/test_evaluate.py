@@ -18,16 +18,15 @@ from training import baseline, crossval
 from training.baseline import load_predictor, split_arrays
 from training.thresholds import apply_thresholds
 
-MODELS = ["transformer", "tfidf", "zeroshot"]
+MODELS = ["transformer", "transformer_int8", "tfidf", "zeroshot"]
 PARAMS = """baseline:
   models: [tfidf, zeroshot]
 crossval:
   models: [tfidf, zeroshot]
-  validation_fraction: 0.2
-evaluate:
   folds: 3
   seed: 13
-  models: [transformer, tfidf, zeroshot]
+evaluate:
+  models: [transformer, transformer_int8, tfidf, zeroshot]
 """
 
 

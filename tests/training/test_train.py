@@ -14,7 +14,8 @@ from transformers import AutoTokenizer
 from policytag.labels import LABEL_NAMES, LABELS
 from policytag.model import THRESHOLDS_FILE, Classifier, save_classifier, tokenize
 from policytag.records import read_sentences
-from training.dataset import build_dataset
+from conftest import pseudo_document
+from training.dataset import build_dataset, dataset_row
 from training.thresholds import tune_thresholds
 from training.train import TrainParams, fit, initial_model, macro_f1, main, positive_weights
 
@@ -43,11 +44,8 @@ def keyword_labels(text: str) -> list[str]:
 def dataset(sentences_file):
     rows = []
     for sentence in read_sentences(sentences_file)[:SENTENCES]:
-        names = keyword_labels(sentence.text)
-        rows.append({"id": sentence.id, "article_id": sentence.article_id, "text": sentence.text,
-                     "lang": sentence.lang, "source": "seed",
-                     "labels": [float(name in names) for name in LABEL_NAMES],
-                     "label_names": [LABEL_NAMES.index(name) for name in names]})
+        rows.append(dataset_row(sentence.id, sentence.article_id, sentence.text, sentence.lang,
+                                keyword_labels(sentence.text), group=pseudo_document(sentence)))
     return build_dataset(rows, validation=0.2, test=0.2, seed=13)
 
 

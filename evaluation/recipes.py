@@ -1,0 +1,176 @@
+"""`policytag recipes`: training recipes compared by grouped cross-validation, the way the recipe is chosen.
+
+Each variant is the `train` recipe of params.yaml with some settings changed (params.yaml `recipes:`, e.g.
+`{name: layers_1, params: {trainable_layers: 1}}`); it is cross-validated on exactly the folds of the crossval
+stage (grouped by document, `crossval.folds` and `crossval.seed`), its out-of-fold sentences decided at cross-fitted
+thresholds, and scored overall, per language (English and Vietnamese originals) and per label. Blends of the
+transformer's out-of-fold scores with the zero-shot prior (`blends:` weights, from models/crossval) cost nothing to
+add. Results accumulate in metrics/recipes.json, keyed by the variant's full parameters and the dataset version, so
+a rerun fits only what is new; reports/recipes.md tabulates them against the current recipe.
+
+Costly, so not a stage of `dvc repro`: run it by hand after `dvc repro crossval`, e.g. `policytag recipes`, or for a
+single variant `policytag recipes --only layers_1`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from evaluation.metrics import macro_f1, per_label
+from policytag.labels import LABEL_NAMES
+from policytag.records import atomic_writer
+from training.baseline import DEFAULT_BACKBONE, load_dataset_dict
+from training.classifier_thresholds import read_out_of_fold
+from training.crossval import cross_fitted_thresholds, cross_validate, crossval_rows
+from training.thresholds import apply_thresholds
+from training.train import TrainParams, directory_hash
+
+CURRENT = "current"
+
+
+def variant_key(params: dict, dataset_version: str, folds: int, seed: int) -> str:
+    text = json.dumps({"params": params, "dataset": dataset_version, "folds": folds, "seed": seed}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def scores_by_group(gold: np.ndarray, predicted: np.ndarray, langs: list[str]) -> dict:
+    """Macro-F1 overall and per language, and F1 per label, of out-of-fold decisions."""
+    langs_array = np.array(langs)
+    result = {"macro_f1": round(macro_f1(gold, predicted), 4), "sentences": int(len(gold))}
+    for lang in ("en", "vi"):
+        rows = langs_array == lang
+        if rows.any():
+            result[f"macro_f1_{lang}"] = round(macro_f1(gold[rows], predicted[rows]), 4)
+            result[f"f1_{lang}"] = {label: round(m["f1"], 4)
+                                    for label, m in per_label(gold[rows], predicted[rows]).items()}
+    result["f1"] = {label: round(m["f1"], 4) for label, m in per_label(gold, predicted).items()}
+    return result
+
+
+def run_variant(dataset, params: dict, folds: int, seed: int, backbone: Path) -> tuple[dict, dict]:
+    """Cross-validate one transformer recipe; its scores and how long it took."""
+    started = time.perf_counter()
+    records = cross_validate(dataset, "transformer", folds, seed, params, backbone,
+                             progress=lambda message: print(f"recipes: {message}", file=sys.stderr, flush=True))
+    seconds = time.perf_counter() - started
+    gold = np.array([[name in r["labels"] for name in LABEL_NAMES] for r in records], dtype=float)
+    scores = np.array([[r["probabilities"][name] for name in LABEL_NAMES] for r in records])
+    thresholds = np.array([[r["thresholds"][name] for name in LABEL_NAMES] for r in records])
+    lang_of = dict(zip(dataset["id"], dataset["lang"]))
+    langs = [lang_of[r["id"]] for r in records]
+    return scores_by_group(gold, apply_thresholds(scores, thresholds), langs), {"seconds": round(seconds, 1)}
+
+
+def blend_scores(crossval_dir: Path, dataset, weight: float) -> dict:
+    """weight x transformer + (1 - weight) x zero-shot, on the crossval stage's out-of-fold scores."""
+    gold, transformer, folds = read_out_of_fold(crossval_dir / "transformer.jsonl")
+    _, zeroshot, zeroshot_folds = read_out_of_fold(crossval_dir / "zeroshot.jsonl")
+    if not np.array_equal(folds, zeroshot_folds):
+        raise ValueError(f"{crossval_dir}: transformer and zeroshot were cross-validated on different folds")
+    mixed = weight * transformer + (1 - weight) * zeroshot
+    thresholds = cross_fitted_thresholds(gold, mixed, folds)
+    ids = [json.loads(line)["id"] for line in (crossval_dir / "transformer.jsonl").open(encoding="utf-8")]
+    lang_of = dict(zip(dataset["id"], dataset["lang"]))
+    return scores_by_group(gold, apply_thresholds(mixed, thresholds), [lang_of[i] for i in ids])
+
+
+def render(results: dict) -> str:
+    rows = sorted(results.values(), key=lambda r: -r["scores"]["macro_f1"])
+    current = next((r for r in rows if r["name"] == CURRENT), None)
+
+    def delta(r, key):
+        if current is None or r is current:
+            return ""
+        return f" ({r['scores'].get(key, 0) - current['scores'].get(key, 0):+.3f})"
+
+    lines = ["# Training recipes by grouped cross-validation", "",
+             "Written by `policytag recipes` (evaluation/recipes.py). Every variant is the train recipe of params.yaml "
+             "with the changes shown, cross-validated on the crossval stage's folds (by document); macro-F1 of the "
+             "out-of-fold originals at cross-fitted thresholds, overall and per language; in brackets the change "
+             "against the current recipe.", "",
+             "| variant | changes | macro-F1 | English | Vietnamese | minimum label F1 | CV time |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        s = r["scores"]
+        changes = ", ".join(f"{k}={v}" for k, v in r["changes"].items()) or "–"
+        worst = min(s["f1"].items(), key=lambda item: item[1])
+        lines.append(f"| {r['name']} | {changes} | {s['macro_f1']:.3f}{delta(r, 'macro_f1')} | "
+                     f"{s.get('macro_f1_en', 0):.3f}{delta(r, 'macro_f1_en')} | "
+                     f"{s.get('macro_f1_vi', 0):.3f}{delta(r, 'macro_f1_vi')} | {worst[1]:.3f} ({worst[0]}) | "
+                     f"{r.get('seconds', 0):.0f} s |")
+    lines += ["", "F1 per label (English / Vietnamese):", "",
+              "| variant | " + " | ".join(LABEL_NAMES) + " |", "|---|" + "---:|" * len(LABEL_NAMES)]
+    for r in rows:
+        s = r["scores"]
+        lines.append(f"| {r['name']} | " + " | ".join(
+            f"{s.get('f1_en', {}).get(l, 0):.2f} / {s.get('f1_vi', {}).get(l, 0):.2f}" for l in LABEL_NAMES) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="policytag recipes", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", type=Path, default=Path("data/dataset"))
+    parser.add_argument("--backbone", type=Path, default=Path(DEFAULT_BACKBONE))
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--crossval", type=Path, default=Path("models/crossval"), help="for the zero-shot blends")
+    parser.add_argument("--out", type=Path, default=Path("metrics/recipes.json"))
+    parser.add_argument("--report", type=Path, default=Path("reports/recipes.md"))
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these variants (and keep the others' "
+                                                                   "recorded results)")
+    args = parser.parse_args(argv)
+    params = yaml.safe_load(args.params.read_text(encoding="utf-8")) or {}
+    settings = params.get("recipes") or {}
+    crossval = params.get("crossval") or {}
+    folds, seed = int(crossval.get("folds", 5)), int(crossval.get("seed", 13))
+    base = params.get("train") or {}
+    variants = [{"name": CURRENT, "params": {}}, *(settings.get("variants") or [])]
+    dataset = crossval_rows(load_dataset_dict(args.dataset))
+    version = directory_hash(args.dataset)
+    results = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
+    try:
+        for variant in variants:
+            name, changes = variant["name"], dict(variant.get("params") or {})
+            if args.only and name not in args.only:
+                continue
+            effective = asdict(TrainParams.from_dict({**base, **changes}))
+            key = variant_key(effective, version, folds, seed)
+            if key in results:
+                continue
+            scores, facts = run_variant(dataset, effective, folds, seed, args.backbone)
+            results[key] = {"name": name, "changes": changes, "scores": scores, **facts}
+            _write(args.out, results, args.report)
+            print(f"recipes: {name}: macro-F1 {scores['macro_f1']:.3f} (en {scores.get('macro_f1_en', 0):.3f}, "
+                  f"vi {scores.get('macro_f1_vi', 0):.3f})", file=sys.stderr)
+        for weight in settings.get("blends") or []:
+            current_key = variant_key(asdict(TrainParams.from_dict(base)), version, folds, seed)
+            key = f"blend-{float(weight)}-{current_key}"
+            if key not in results and (args.crossval / "zeroshot.jsonl").is_file():
+                results[key] = {"name": f"blend_zeroshot_{weight}", "changes": {"transformer_weight": weight},
+                                "scores": blend_scores(args.crossval, dataset, float(weight))}
+        _write(args.out, results, args.report)
+    except (ValueError, OSError) as error:
+        print(f"recipes: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _write(out: Path, results: dict, report: Path) -> None:
+    with atomic_writer(out) as handle:
+        json.dump(results, handle, indent=1, ensure_ascii=False)
+        handle.write("\n")
+    with atomic_writer(report) as handle:
+        handle.write(render(results))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
