@@ -4,7 +4,9 @@ For every label, the reliability data is annotators x sentences, 1 where the ann
 did not (a "none" answer is 0 for every label), missing where they did not annotate the sentence. Alpha is computed
 over the sentences two or more annotators labelled; it is undefined (null) when there are none, or when every
 decision on the label is the same (no variation to agree on). Each annotator counts once per sentence, with their
-latest annotation, as in policytag.annotations.
+latest annotation, as in policytag.annotations. An adjudicator (an annotator named `adjudicator`, who decides
+ties after seeing both sides) is not an independent annotator: their annotations count in the labels but not in
+alpha.
 """
 
 from __future__ import annotations
@@ -35,9 +37,13 @@ def nominal_alpha(reliability_data) -> float | None:
     return None if math.isnan(alpha) else float(alpha)
 
 
+ADJUDICATORS = frozenset({"adjudicator"})
+
+
 def agreement(annotations: list[Annotation]) -> dict:
     """Alpha per label and the counts it rests on, as a JSON-ready dict (the metrics file's content)."""
-    by_sentence = latest_per_annotator(annotations)
+    adjudicated = {a.sentence_id for a in annotations if a.annotator in ADJUDICATORS}
+    by_sentence = latest_per_annotator([a for a in annotations if a.annotator not in ADJUDICATORS])
     shared = sorted(sid for sid, by_annotator in by_sentence.items() if len(by_annotator) >= 2)
     annotators = sorted({name for sid in shared for name in by_sentence[sid]})
     row = {name: position for position, name in enumerate(annotators)}
@@ -57,6 +63,7 @@ def agreement(annotations: list[Annotation]) -> dict:
         "sentences_with_2plus_annotators": len(shared),
         "annotators": len({name for by_annotator in by_sentence.values() for name in by_annotator}),
         "annotators_on_shared_sentences": len(annotators),
+        "sentences_adjudicated": len(adjudicated),
     }
 
 

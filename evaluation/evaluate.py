@@ -33,7 +33,7 @@ from evaluation.plots import (
     write_confusion_records,
     write_pr_data,
 )
-from evaluation.report import render_report
+from evaluation.report import conclusions, render_report
 from policytag.labels import LABEL_NAMES
 from policytag.records import JsonlError, atomic_writer, read_jsonl
 from training.baseline import (
@@ -229,15 +229,16 @@ def group_metrics(results: dict[str, dict[str, Scored]], groups: dict[str, dict[
 
 
 def group_table(groups: dict) -> str:
-    lines = ["\n## By language and source\n",
-             "Micro and macro F1 of each model on subsets of the test split and of the cross-validated sentences "
-             "(`metrics/groups.json`; macro-F1 over the labels present in the subset).\n",
-             "| split | model | subset | sentences | micro-F1 | macro-F1 |", "|---|---|---|---|---|---|"]
+    lines = ["\n## By language, register and source\n",
+             "Each model on subsets of the test split and of the cross-validated sentences (`metrics/groups.json`): "
+             "micro-F1, macro-F1 (over all six labels) and F1 per label.\n",
+             "| split | model | subset | sentences | micro-F1 | macro-F1 | " + " | ".join(LABEL_NAMES) + " |",
+             "|---|---|---|---:|---:|---:|" + "---:|" * len(LABEL_NAMES)]
     for split, by_model in groups.items():
         for model, by_group in by_model.items():
             for name, m in by_group.items():
                 lines.append(f"| {split} | {model} | {name} | {m['sentences']} | {m['micro_f1']:.3f} | "
-                             f"{m['macro_f1']:.3f} |")
+                             f"{m['macro_f1']:.3f} | " + " | ".join(f"{m[label]:.2f}" for label in LABEL_NAMES) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -268,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                                                      "source": row["source"]} for row in everything})
         write_json(args.metrics / "groups.json", groups)
         with args.report.open("a", encoding="utf-8") as handle:
-            handle.write(group_table(groups))
+            handle.write(conclusions(groups, metrics) + group_table(groups))
     except (EvaluationError, BaselineError, OSError) as error:
         print(f"evaluate: error: {error}", file=sys.stderr)
         return 1

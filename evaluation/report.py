@@ -159,6 +159,7 @@ def render_report(results, metrics, facts: dict) -> str:
         "\n".join(intro),
         "## Summary\n\n" + summary_table(metrics),
         "## Per label: F1 (precision/recall)\n\n" + label_table(metrics),
+        "## The classifier's thresholds\n\n" + thresholds_section(facts),
         "## Does the description-initialised head help?\n\n" + head_section(results, facts),
     ]
     if best is not None:
@@ -166,3 +167,63 @@ def render_report(results, metrics, facts: dict) -> str:
                         "with the sentence's score for the label and its gold labels.\n\n"
                         + errors_section(results["test"][best]))
     return "\n\n".join(sections) + "\n"
+
+
+def _macro(groups: dict, split: str, model: str, subset: str) -> float | None:
+    return ((groups.get(split) or {}).get(model) or {}).get(subset, {}).get("macro_f1")
+
+
+def conclusions(groups: dict, metrics: dict) -> str:
+    """What the grouped figures say: models against each other per language, int8 against fp32, weakest labels."""
+    lines = ["\n## Conclusions (documents never seen: grouped CV and the test split)\n"]
+    cv_models = list((groups.get("crossval") or {}))
+    if cv_models:
+        lines += ["| model | CV macro-F1 | English | Vietnamese |", "|---|---:|---:|---:|"]
+        for model in cv_models:
+            lines.append(f"| {model} | {fmt(metrics['crossval'][model]['macro_f1'])} | "
+                         f"{fmt(_macro(groups, 'crossval', model, 'lang=en'))} | "
+                         f"{fmt(_macro(groups, 'crossval', model, 'lang=vi'))} |")
+        lines.append("")
+        if "transformer" in cv_models:
+            for baseline in (m for m in cv_models if m != "transformer"):
+                gaps = [(lang, _macro(groups, "crossval", "transformer", f"lang={lang}"),
+                         _macro(groups, "crossval", baseline, f"lang={lang}")) for lang in ("en", "vi")]
+                said = ", ".join(f"{'English' if lang == 'en' else 'Vietnamese'} {t - b:+.3f}" for lang, t, b in gaps
+                                 if t is not None and b is not None)
+                lines.append(f"- The transformer against {baseline}, macro-F1 on grouped CV: {said}.")
+            by_lang = (groups.get("crossval") or {}).get("transformer", {})
+            for lang in ("en", "vi"):
+                scores = by_lang.get(f"lang={lang}")
+                if scores:
+                    weakest = sorted(LABEL_NAMES, key=lambda label: scores[label])[:2]
+                    lines.append(f"- Weakest labels of the transformer in {'English' if lang == 'en' else 'Vietnamese'}"
+                                 f" (grouped CV): " + ", ".join(f"{label} {scores[label]:.3f}" for label in weakest)
+                                 + ".")
+    test = groups.get("test") or {}
+    if "transformer" in test and "transformer_int8" in test:
+        said = []
+        for lang in ("en", "vi"):
+            fp32, int8 = (_macro(groups, "test", m, f"lang={lang}") for m in ("transformer", "transformer_int8"))
+            if fp32 is not None and int8 is not None:
+                said.append(f"{'English' if lang == 'en' else 'Vietnamese'} fp32 {fp32:.3f}, int8 {int8:.3f} "
+                            f"({int8 - fp32:+.3f})")
+        lines.append("- The default CPU path (int8 ONNX Runtime with its own thresholds) against fp32 on the test "
+                     "split, macro-F1: " + "; ".join(said) + ".")
+    lines.append("- How the recipe was chosen (grouped CV of each variant): reports/recipes.md.")
+    return "\n".join(lines) + "\n"
+
+
+def thresholds_section(facts: dict) -> str:
+    """Where the classifier's thresholds came from and how stable each is across folds."""
+    history = (facts.get("classifier") or {}).get("history") or {}
+    stability = history.get("threshold_stability")
+    if not stability:
+        return f"Thresholds from: {history.get('thresholds_from', 'unknown')}."
+    lines = [f"Thresholds from: {history['thresholds_from']} (pooled out-of-fold scores of the training documents; "
+             "the spread is over the thresholds each fold's complement gives).", "",
+             "| label | threshold | out-of-fold positives | per fold | std | fallback |", "|---|---:|---:|---|---:|---|"]
+    for label, s in stability.items():
+        lines.append(f"| {label} | {s['threshold']:.2f} | {s['positives']} | "
+                     f"{', '.join(f'{t:.2f}' for t in s['fold_thresholds'])} | {s['fold_std']:.3f} | "
+                     f"{'yes (too few positives)' if s['fallback'] else 'no'} |")
+    return "\n".join(lines)
