@@ -80,7 +80,37 @@ def add_subcommands(subparsers) -> None:
     review.add_argument("--annotations", type=Path, default=ANNOTATIONS, help="annotation folder (current labels)")
     review.add_argument("--raw", type=Path, default=RAW, help=f"article folder, for the view (default {RAW})")
     review.add_argument("--project", default=f"{DEFAULT_TITLE} label review", help="review project title")
+
     review.set_defaults(run=main_review)
+
+    apply = subparsers.add_parser(
+        "apply-review", help="apply a reviewer's decisions on the label-review queue, and log them",
+        description="Each decision (JSON Lines: sentence_id, labels, reason) corrects a single annotator's "
+                    "annotation or becomes the adjudicator's vote where several annotated; every decision is logged. "
+                    f"{SERVER}.")
+    apply.add_argument("decisions", type=Path, help="the reviewer's decisions (JSON Lines)")
+    apply.add_argument("--annotations", type=Path, default=ANNOTATIONS, help="annotation folder (current labels)")
+    apply.add_argument("--project", default=DEFAULT_TITLE, help=f"the annotation project (default {DEFAULT_TITLE})")
+    apply.add_argument("--log", type=Path, default=ANNOTATIONS / "review" / "label-review-decisions.jsonl",
+                       help="where the decisions and what they changed are logged")
+    apply.set_defaults(run=main_apply_review)
+
+
+def main_apply_review(args: argparse.Namespace) -> int:
+    from annotation.connection import connect
+    from annotation.review_decisions import apply_decisions, read_decisions
+    from policytag.records import read_jsonl, write_jsonl
+
+    def run() -> tuple[str, int]:
+        decisions = read_decisions(args.decisions)
+        log = apply_decisions(connect(), decisions, args.annotations, args.project)
+        previous = list(read_jsonl(args.log)) if args.log.exists() else []
+        write_jsonl(args.log, previous + log)
+        changed = sum(entry["action"] != "kept" for entry in log)
+        return (f"{len(log)} decisions: {changed} changed, {len(log) - changed} kept -> {args.log}; "
+                "now run `policytag annotate pull`"), 0
+
+    return _main("apply-review", run)
 
 
 def main_push(args: argparse.Namespace) -> int:

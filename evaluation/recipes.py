@@ -56,11 +56,14 @@ def scores_by_group(gold: np.ndarray, predicted: np.ndarray, langs: list[str]) -
     return result
 
 
-def run_variant(dataset, params: dict, folds: int, seed: int, backbone: Path) -> tuple[dict, dict]:
-    """Cross-validate one transformer recipe; its scores and how long it took."""
+def run_variant(dataset, params: dict, folds: int, seed: int, backbone: Path,
+                state_cache: dict | None = None) -> tuple[dict, dict]:
+    """Cross-validate one transformer recipe; its scores and how long it took (with `state_cache` shared between
+    variants, the frozen layers run once per depth)."""
     started = time.perf_counter()
     records = cross_validate(dataset, "transformer", folds, seed, params, backbone,
-                             progress=lambda message: print(f"recipes: {message}", file=sys.stderr, flush=True))
+                             progress=lambda message: print(f"recipes: {message}", file=sys.stderr, flush=True),
+                             state_cache=state_cache)
     seconds = time.perf_counter() - started
     gold = np.array([[name in r["labels"] for name in LABEL_NAMES] for r in records], dtype=float)
     scores = np.array([[r["probabilities"][name] for name in LABEL_NAMES] for r in records])
@@ -137,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset = crossval_rows(load_dataset_dict(args.dataset))
     version = directory_hash(args.dataset)
     results = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
+    state_cache: dict = {}
     try:
         for variant in variants:
             name, changes = variant["name"], dict(variant.get("params") or {})
@@ -146,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             key = variant_key(effective, version, folds, seed)
             if key in results:
                 continue
-            scores, facts = run_variant(dataset, effective, folds, seed, args.backbone)
+            scores, facts = run_variant(dataset, effective, folds, seed, args.backbone, state_cache)
             results[key] = {"name": name, "changes": changes, "scores": scores, **facts}
             _write(args.out, results, args.report)
             print(f"recipes: {name}: macro-F1 {scores['macro_f1']:.3f} (en {scores.get('macro_f1_en', 0):.3f}, "

@@ -164,16 +164,18 @@ def cross_fitted_thresholds(gold: np.ndarray, scores: np.ndarray, folds: np.ndar
 
 def cross_validate(dataset, kind: str, folds: int, seed: int, params: dict,
                    backbone_dir: str | os.PathLike = DEFAULT_BACKBONE,
-                   progress: Callable[[str], None] = lambda message: None) -> list[dict]:
+                   progress: Callable[[str], None] = lambda message: None,
+                   state_cache: dict | None = None) -> list[dict]:
     """Out-of-fold records for every original sentence of `dataset` (a datasets.Dataset with the dataset stage's
-    columns), in its order; translations only ever train. Folds are grouped by document (training/splits.py)."""
+    columns), in its order; translations only ever train. Folds are grouped by document (training/splits.py).
+    `state_cache` (transformer only) holds the frozen layers' output across calls, e.g. several recipes."""
     from training.dataset import row_facts
 
     texts, gold = split_arrays(dataset)
     ids = list(dataset["id"])
     fold_of = np.full(len(ids), -1)
     scores = np.zeros(gold.shape)
-    extra = {"state_cache": {}} if kind == "transformer" else {}  # frozen layers' output, shared by the folds
+    extra = {"state_cache": {} if state_cache is None else state_cache} if kind == "transformer" else {}
     for fold, (train_rows, held_out) in enumerate(k_folds(row_facts(dataset), folds, seed)):
         start = time.perf_counter()
         predictor = FITTERS[kind](dataset.select(train_rows), dataset.select([]), params, backbone_dir=backbone_dir,

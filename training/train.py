@@ -467,15 +467,25 @@ def model_card(training: dict, history: dict, thresholds: np.ndarray) -> str:
     head = ("the label descriptions (e5 query embeddings of \"query: <description>\", scale "
             f"{params['head_init_scale']})" if params["head_init"] == "descriptions" else "random weights")
     stopped = " (stopped early)" if history["stopped_early"] else ""
+    kept = (f"best epoch {history['best_epoch']} of {len(history['epochs'])}{stopped} kept (early stopping on "
+            f"validation macro-F1 at 0.5, patience {params['patience']})" if params.get("early_stopping")
+            else f"{len(history['epochs'])} epochs, the last kept")
+    source = history.get("thresholds_from", "validation split")
+    threshold_text = (f"Per-label thresholds maximise F1 on the pooled out-of-fold scores of the same recipe's grouped "
+                      f"cross-validation ({source}; documents never seen by the model that scored them), over a grid "
+                      f"of step {params['threshold_step']}" if "out-of-fold" in source else
+                      f"Per-label thresholds maximise F1 on the validation predictions over a grid of step "
+                      f"{params['threshold_step']}")
     training_text = textwrap.fill(
         f"Fine-tuned with BCE on sigmoid outputs, positives of rare labels weighted by neg/pos (capped at "
         f"{params['pos_weight_cap']}); AdamW (encoder lr {params['encoder_lr']}, head lr {params['head_lr']}, weight "
         f"decay {params['weight_decay']}, batch {params['batch_size']}), linear schedule with "
-        f"{params['warmup_ratio']:.0%} warm-up; word embeddings {embeddings}; head initialised from {head}, bias "
-        f"for an initial probability of about {params['initial_probability']}; up to {params['epochs']} epochs with "
-        f"early stopping on validation macro-F1 at 0.5 (patience {params['patience']}): best epoch "
-        f"{history['best_epoch']} of {len(history['epochs'])}{stopped}; seed {params['seed']}. Per-label "
-        f"thresholds maximise F1 on the validation predictions over a grid of step {params['threshold_step']}.",
+        f"{params['warmup_ratio']:.0%} warm-up; the top {params['trainable_layers'] or 'all'} encoder layers "
+        f"trained, word embeddings {embeddings}; translations {'used' if params.get('translations', True) else 'not used'}; "
+        f"head initialised from {head}, bias for an initial probability of about {params['initial_probability']}; "
+        f"{kept}; seed {params['seed']}. {threshold_text}. The int8 export (the default CPU path) has its own "
+        f"thresholds (`int8_thresholds` in thresholds.json), under which it predicts each label as often as fp32 on "
+        f"{params.get('int8_calibration_sentences', 0)} training sentences.",
         width=115)
     params_yaml = "\n".join(f"  {key}: {json.dumps(value)}" for key, value in params.items())
     return f"""---
@@ -494,9 +504,10 @@ Tags a sentence of a news article about governments' demands on social media pla
   mask, dropout {params['dropout']}, a linear layer with one sigmoid output per label. Inputs are NFC-normalised and
   prefixed with `{QUERY_PREFIX.strip()}` as e5 expects, truncated to {params['max_length']} tokens.
 - Backbone: {backbone.get('source', 'unknown')}{' (' + backbone['model'] + ')' if backbone.get('model') else ''}.
-- Data: the `train` split of the policytag dataset, version `{training['dataset']['version'][:16]}` (sha256 of its
-  files), {history['train_sentences']} sentences; thresholds and early stopping use the `validation` split
-  ({history['validation_sentences']} sentences); the `test` split is not used here.
+- Data: the `train` split of the policytag dataset (split by document), version
+  `{training['dataset']['version'][:16]}` (sha256 of its files), {history['train_sentences']} sentences
+  (translations included); the `validation` documents ({history['validation_sentences']} sentences) are scored
+  below; the `test` documents are not used here. Thresholds: {history.get('thresholds_from', 'validation split')}.
 - Languages seen in the dataset: {language_list}.
 
 ## Use
@@ -511,7 +522,7 @@ thresholds, `training_params.json` the parameters and data version, `history.jso
 ## Labels
 {definitions}
 
-## Validation metrics (thresholds tuned on this same split, so these are optimistic)
+## Validation metrics (validation documents, at the thresholds above)
 Macro-F1 over labels with a positive in validation: {macro} at the tuned thresholds, {macro_half} at 0.5.
 
 | label | threshold | precision | recall | F1 | validation positives | train positives |

@@ -45,3 +45,12 @@ def test_agreement_per_label_counts_each_annotator_once_with_the_latest_annotati
     assert metrics["alpha"]["taxation"] == 1.0
     assert metrics["alpha"]["child_safety"] is None
     assert metrics["alpha_mean"] == pytest.approx((4 / 9 + 1) / 2, abs=1e-4)
+
+
+def test_the_adjudicator_counts_in_the_labels_but_not_in_agreement():
+    independent = [Annotation("s1", "a", ["privacy"]), Annotation("s1", "b", []),
+                   Annotation("s2", "a", ["privacy"]), Annotation("s2", "b", ["privacy"]),
+                   Annotation("s3", "a", []), Annotation("s3", "b", [])]
+    with_adjudicator = independent + [Annotation("s1", "adjudicator", ["privacy"])]
+    assert agreement(with_adjudicator)["alpha"] == agreement(independent)["alpha"]
+    assert agreement(with_adjudicator)["sentences_adjudicated"] == 1

@@ -161,6 +161,30 @@ def test_push_twice_annotate_as_two_users_and_pull(label_studio, sentences_file,
     annotated = {task_of[sentence.id] for sentence in sentences[:16]} | {task_of[retired.id]}
     assert {task["id"] for task in export} == annotated
 
+    # A reviewer's decisions: correct a single annotator, break a tie as the adjudicator, keep a right label.
+    decisions = tmp_path / "decisions.jsonl"
+    write_jsonl(decisions, [
+        {"sentence_id": sentences[10].id, "labels": ["privacy"], "reason": "about user data, not copyright"},
+        {"sentence_id": sentences[1].id, "labels": ["censorship_demand", "sovereignty"], "reason": "security stated"},
+        {"sentence_id": sentences[0].id, "labels": ["censorship_demand"], "reason": "right as it is"},
+    ])
+    log = tmp_path / "decisions.log.jsonl"
+    assert cli.main(["apply-review", str(decisions), "--annotations", str(out), "--project", "corpus",
+                     "--log", str(log)]) == 0
+    actions = [entry["action"] for entry in read_jsonl(log)]
+    assert actions[0] == "corrected admin@example.com's annotation in Label Studio"
+    assert actions[1].startswith("adjudicated between") and actions[2] == "kept"
+    cli.main(["pull", "--project", "corpus", "--sentences", str(sentences_file), "--out", str(out),
+              "--review", str(review), "--metrics", str(metrics)])
+    from policytag.annotations import read_annotation_dir, resolve
+
+    resolved = resolve(read_annotation_dir(out))
+    assert resolved[sentences[10].id].labels == ("privacy",)
+    assert resolved[sentences[1].id].labels == ("censorship_demand", "sovereignty")
+    assert not resolved[sentences[1].id].needs_review
+    again = json.loads(metrics.read_text())
+    assert again["alpha"] == agreement["alpha"], "the adjudicator does not count in agreement"
+
 
 def test_predictions_and_gold_annotations_for_review(label_studio, sentences_file, raw_dir, tmp_path):
     sentences = read_sentences(sentences_file)[:5]
