@@ -81,9 +81,9 @@ def tiny_backbone(sentences_file, tmp_path_factory) -> Path:
 
 
 def pseudo_document(sentence) -> str:
-    """The seed corpus has five articles, too few to split by document in tests: runs of eight sentences of an
+    """The seed corpus has five articles, too few to split by document in tests: runs of four sentences of an
     article stand in for documents (the `group` every split keeps together)."""
-    return f"{sentence.article_id}#{sentence.index // 8}"
+    return f"{sentence.article_id}#{sentence.index // 4}"
 
 
 KEYWORD_RULE = {"facebook": "censorship_demand", "user": "privacy", "tiktok": "child_safety",
@@ -97,14 +97,14 @@ def keyword_dataset_dir(sentences_file, tmp_path_factory) -> Path:
     """A DatasetDict on disk, as the dataset stage writes it, of the corpus sentences labelled by KEYWORD_RULE."""
     from policytag.labels import LABEL_NAMES
     from policytag.records import read_sentences
-    from training.dataset import build_dataset, dataset_row
+    from training.dataset import build_dataset, dataset_row, save_dataset
 
     rows = []
     for s in read_sentences(sentences_file):
         names = sorted({label for word, label in KEYWORD_RULE.items() if word in s.text.lower()}, key=LABEL_NAMES.index)
         rows.append(dataset_row(s.id, s.article_id, s.text, s.lang, names, group=pseudo_document(s)))
     path = tmp_path_factory.mktemp("keyword") / "dataset"
-    build_dataset(rows, validation=0.2, test=0.25, seed=13).save_to_disk(str(path))
+    save_dataset(build_dataset(rows, validation=0.2, test=0.25, seed=13), path)
     return path
 
 

@@ -182,6 +182,12 @@ def build_dataset(rows: list[dict], validation: float, test: float, seed: int):
     })
 
 
+def save_dataset(dataset, path: Path) -> None:
+    """save_to_disk with one shard per split: an empty split (no held-out translations) saved with none could not
+    be loaded back."""
+    dataset.save_to_disk(str(path), num_shards={name: 1 for name in dataset})
+
+
 def _matrix(split) -> np.ndarray:
     return np.array(split["labels"], dtype=np.float32).reshape(-1, len(LABEL_NAMES))
 
@@ -241,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SourcesError, ValueError, OSError, yaml.YAMLError) as error:
         print(f"dataset: error: {error}", file=sys.stderr)
         return 1
-    dataset.save_to_disk(str(args.out), num_shards={name: 1 for name in dataset})  # an empty split needs a shard too
+    save_dataset(dataset, args.out)
     differences = translation_differences(rows)
     aligned = sum(bool(row["translation"] and row["translates"]) for row in rows)
     counts = {"splits": label_counts(dataset), "by_language_and_register": breakdown(dataset),

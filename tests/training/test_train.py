@@ -15,7 +15,7 @@ from policytag.labels import LABEL_NAMES, LABELS
 from policytag.model import THRESHOLDS_FILE, Classifier, save_classifier, tokenize
 from policytag.records import read_sentences
 from conftest import pseudo_document
-from training.dataset import build_dataset, dataset_row
+from training.dataset import build_dataset, dataset_row, save_dataset
 from training.thresholds import tune_thresholds
 from training.train import TrainParams, fit, initial_model, macro_f1, main, positive_weights
 
@@ -111,9 +111,12 @@ def test_fit_is_deterministic(trained, dataset, tiny_backbone):
 
 def test_early_stopping_stops(dataset, tiny_backbone):
     frozen = {**FAST, "encoder_lr": 0.0, "head_lr": 0.0, "epochs": 10, "patience": 2}  # nothing can improve
-    _, _, history = fit(dataset["train"], dataset["validation"], frozen, tiny_backbone, device="cpu", log=None)
+    _, _, history = fit(dataset["train"], dataset["validation"], {**frozen, "early_stopping": True}, tiny_backbone,
+                        device="cpu", log=None)
     assert history["stopped_early"]
     assert [e["epoch"] for e in history["epochs"]] == [1, 2, 3] and history["best_epoch"] == 1
+    _, _, history = fit(dataset["train"], dataset["validation"], frozen, tiny_backbone, device="cpu", log=None)
+    assert not history["stopped_early"] and len(history["epochs"]) == 10, "off by default: every epoch runs"
 
 
 def test_description_head_starts_from_the_label_descriptions(dataset, tiny_backbone):
@@ -134,7 +137,7 @@ def test_description_head_starts_from_the_label_descriptions(dataset, tiny_backb
 
 
 def test_train_stage_writes_a_reproducible_classifier_directory(dataset, tiny_backbone, tmp_path):
-    dataset.save_to_disk(str(tmp_path / "dataset"))
+    save_dataset(dataset, tmp_path / "dataset")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train": {**FAST, "epochs": 2}}))
     out, metrics = tmp_path / "models" / "classifier", tmp_path / "metrics" / "train.json"
     argv = ["--params", str(tmp_path / "params.yaml"), "--dataset", str(tmp_path / "dataset"),
@@ -160,6 +163,37 @@ def test_train_stage_writes_a_reproducible_classifier_directory(dataset, tiny_ba
     assert main(argv) == 0, "a second run replaces the directory"
     assert {name: (out / name).read_bytes() for name in first} == first, "same inputs and seed, same bytes"
     assert sorted(p.name for p in out.parent.iterdir()) == ["classifier"], "no temporary directory left behind"
+
+
+def test_thresholds_come_from_the_recipes_out_of_fold_scores(dataset, tiny_backbone, tmp_path, capsys):
+    """crossval of the train recipe, then train --crossval: the thresholds are the out-of-fold ones, their spread is
+    recorded, the int8 export gets its own; a crossval run of another recipe is refused."""
+    from training import crossval
+    from training.classifier_thresholds import read_out_of_fold
+    from training.thresholds import out_of_fold_thresholds
+
+    save_dataset(dataset, tmp_path / "dataset")
+    recipe = {**FAST, "epochs": 2, "int8_calibration_sentences": 40}
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"train": recipe, "crossval": {"models": ["transformer"], "folds": 3}}))
+    common = ["--params", str(params), "--dataset", str(tmp_path / "dataset"), "--backbone", str(tiny_backbone)]
+    assert crossval.main([*common, "--out", str(tmp_path / "crossval")]) == 0
+    out = tmp_path / "classifier"
+    assert main([*common, "--crossval", str(tmp_path / "crossval"), "--out", str(out)]) == 0
+    gold, scores, folds = read_out_of_fold(tmp_path / "crossval" / "transformer.jsonl")
+    expected, _ = out_of_fold_thresholds(gold, scores, folds, TrainParams().threshold_step)
+    stored = json.loads((out / THRESHOLDS_FILE).read_text())
+    np.testing.assert_allclose(stored["thresholds"], expected, atol=1e-6)
+    assert len(stored["int8_thresholds"]) == len(LABEL_NAMES)
+    history = json.loads((out / "history.json").read_text())
+    assert "out-of-fold" in history["thresholds_from"]
+    assert set(history["threshold_stability"]) == set(LABEL_NAMES)
+    assert len(history["threshold_stability"]["censorship_demand"]["fold_thresholds"]) == 3
+    assert "out-of-fold scores" in (out / "README.md").read_text()
+
+    params.write_text(yaml.safe_dump({"train": {**recipe, "epochs": 3}}))
+    assert main([*common, "--crossval", str(tmp_path / "crossval"), "--out", str(out)]) == 1
+    assert "epochs: crossval 2, train 3" in capsys.readouterr().err
 
 
 def test_train_stage_errors_are_clear(tmp_path, tiny_backbone, capsys):
