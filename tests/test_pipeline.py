@@ -13,14 +13,12 @@ import pytest
 import yaml
 
 BIN = Path(sys.executable).parent
-COPIED = ["dvc.yaml", "params.yaml", "data/raw", "data/annotations", "policytag", "annotation", "training",
-          "evaluation"]
+COPIED = ["dvc.yaml", "params.yaml", "data/raw", "data/annotations", "metrics/agreement.json", "policytag",
+          "annotation", "training", "evaluation"]
 QUICK = {
-    "train": {"epochs": 2, "trainable_layers": 1, "patience": 2},
-    "crossval": {"models": ["tfidf", "zeroshot", {"name": "transformer", "kind": "transformer",
-                                                  "params": {"epochs": 1}}]},
-    "evaluate": {"folds": 3},
-    "simulate": {"repetitions": 1, "batch": 40, "initial": 20},
+    "train": {"epochs": 1, "trainable_layers": 1, "int8_calibration_sentences": 100},
+    "crossval": {"folds": 3},
+    "simulate": {"repetitions": 1, "batch": 40, "initial": 20, "budget": 120},
 }
 
 
@@ -45,8 +43,9 @@ def pipeline_copy(repo, tmp_path_factory, tiny_backbone) -> Path:
     copy = tmp_path_factory.mktemp("repo")
     for name in COPIED:
         source = repo / name
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
-            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__", "*-export.json"))
         elif source.exists():
             shutil.copy2(source, copy / name)
     quick_params(copy / "params.yaml", tiny_backbone)
@@ -66,7 +65,10 @@ def test_repro_builds_everything_and_a_second_repro_does_nothing(pipeline_copy):
                    "plots/pr_test.png"]:
         assert (pipeline_copy / output).exists(), output
     test_metrics = json.loads((pipeline_copy / "metrics" / "test.json").read_text())
-    assert set(test_metrics) == {"transformer", "tfidf", "zeroshot"}
+    assert set(test_metrics) == {"transformer", "transformer_int8", "tfidf", "zeroshot"}
+    stability = json.loads((pipeline_copy / "models/classifier/history.json").read_text())["threshold_stability"]
+    assert set(stability) == {"censorship_demand", "privacy", "child_safety", "intellectual_property", "taxation",
+                              "sovereignty"}
     assert 0 <= test_metrics["tfidf"]["macro_f1"] <= 1
     lock = (pipeline_copy / "dvc.lock").read_text()
     second = run(["dvc", "repro"], pipeline_copy)
