@@ -2,10 +2,11 @@
 
 A decision is `{"sentence_id", "labels", "reason"}`: the labels the sentence should carry and why. It is applied at
 the right depth, so that the resolved labels change and the independent annotations stay what they were:
-- the sentence has one independent annotator: that annotation is corrected (in Label Studio, by updating the
-  annotation that `pull` recorded; in a hand-made annotation file such as gold.jsonl, by rewriting its line);
-- it has two or more: the decision becomes (or replaces) the `adjudicator`'s annotation in Label Studio, which
-  breaks a tie and is outvoted by two annotators who agree;
+- its independent annotators agree with one another (one annotator, or several who chose the same labels): each
+  of their annotations is corrected (in Label Studio, by updating the annotation that `pull` recorded; in a
+  hand-made annotation file such as gold.jsonl, by rewriting its line), so that agreement is what it was;
+- they disagree: the decision becomes (or replaces) the `adjudicator`'s annotation in Label Studio, the deciding
+  vote;
 - the labels already resolve to the decision: nothing changes (a kept label).
 Every decision, with what it changed, goes to the log (data/annotations/review/label-review-decisions.jsonl);
 `policytag annotate pull` afterwards brings Label Studio's side back.
@@ -62,19 +63,21 @@ def apply_decisions(client: "LabelStudio | None", decisions: Iterable[dict], ann
         independent = {files[path][i].annotator for path, i in places}
         if before == labels:
             entry["action"] = "kept"
-        elif len(independent) == 1:
-            path, index = places[-1]
-            annotation = files[path][index]
-            if path.name == PULLED_FILE:
-                ids = annotation.extra.get("label_studio") or {}
-                client.annotations.update(ids["annotation"], result=[
-                    tasks.choices_result(tasks.labels_to_choices(labels))])
-                entry["action"] = f"corrected {annotation.annotator}'s annotation in Label Studio"
-            else:
-                annotation.labels = list(labels)
-                annotation.extra = {**annotation.extra, "review": decision["reason"]}
-                changed_files.add(path)
-                entry["action"] = f"corrected {annotation.annotator}'s line in {path.name}"
+        elif len({tuple(files[path][i].labels) for path, i in places}) == 1:
+            corrected = []
+            for path, index in places:
+                annotation = files[path][index]
+                if path.name == PULLED_FILE:
+                    ids = annotation.extra.get("label_studio") or {}
+                    client.annotations.update(ids["annotation"], result=[
+                        tasks.choices_result(tasks.labels_to_choices(labels))])
+                    corrected.append(f"{annotation.annotator}'s annotation in Label Studio")
+                else:
+                    annotation.labels = list(labels)
+                    annotation.extra = {**annotation.extra, "review": decision["reason"]}
+                    changed_files.add(path)
+                    corrected.append(f"{annotation.annotator}'s line in {path.name}")
+            entry["action"] = "corrected " + ", ".join(corrected)
         else:
             if task_of is None:
                 project = connection.find_project(client, project_title)

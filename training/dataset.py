@@ -120,7 +120,7 @@ def labelled_rows(sentences_path: Path, annotations_dir: Path, raw_dir: Path) ->
         document = documents[sentence.article_id]
         translates = alignments.get(document.id, {}).get(" ".join(sentence.text.split()), "")
         if document.is_translation and not translates:
-            left_out["translations without an aligned source sentence"] += 1
+            left_out["translations kept without an aligned source sentence"] += 1
         rows.append(dataset_row(sentence.id, sentence.article_id, sentence.text, sentence.lang, resolution.labels,
                                 source=collection(document), register=document.register,
                                 publisher=document.publisher, group=document.group,
