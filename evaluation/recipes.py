@@ -65,12 +65,28 @@ def run_variant(dataset, params: dict, folds: int, seed: int, backbone: Path,
                              progress=lambda message: print(f"recipes: {message}", file=sys.stderr, flush=True),
                              state_cache=state_cache)
     seconds = time.perf_counter() - started
+    return scores_of_records(records, dataset), {"seconds": round(seconds, 1)}
+
+
+def scores_of_records(records: list[dict], dataset) -> dict:
     gold = np.array([[name in r["labels"] for name in LABEL_NAMES] for r in records], dtype=float)
     scores = np.array([[r["probabilities"][name] for name in LABEL_NAMES] for r in records])
     thresholds = np.array([[r["thresholds"][name] for name in LABEL_NAMES] for r in records])
     lang_of = dict(zip(dataset["id"], dataset["lang"]))
-    langs = [lang_of[r["id"]] for r in records]
-    return scores_by_group(gold, apply_thresholds(scores, thresholds), langs), {"seconds": round(seconds, 1)}
+    return scores_by_group(gold, apply_thresholds(scores, thresholds), [lang_of[r["id"]] for r in records])
+
+
+def crossval_stage_run(crossval_dir: Path, params: dict, dataset_version: str, folds: int, seed: int) -> list | None:
+    """The crossval stage's transformer records when it ran exactly this recipe on these folds of this dataset:
+    the current recipe need not be fitted twice."""
+    facts_path = crossval_dir / "transformer.params.json"
+    if not facts_path.is_file():
+        return None
+    facts = json.loads(facts_path.read_text(encoding="utf-8"))
+    if (facts.get("params"), facts.get("dataset_version"), facts.get("folds"), facts.get("seed")) != (
+            params, dataset_version, folds, seed):
+        return None
+    return [json.loads(line) for line in (crossval_dir / "transformer.jsonl").open(encoding="utf-8")]
 
 
 def blend_scores(crossval_dir: Path, dataset, weight: float) -> dict:
@@ -109,7 +125,7 @@ def render(results: dict) -> str:
         lines.append(f"| {r['name']} | {changes} | {s['macro_f1']:.3f}{delta(r, 'macro_f1')} | "
                      f"{s.get('macro_f1_en', 0):.3f}{delta(r, 'macro_f1_en')} | "
                      f"{s.get('macro_f1_vi', 0):.3f}{delta(r, 'macro_f1_vi')} | {worst[1]:.3f} ({worst[0]}) | "
-                     f"{r.get('seconds', 0):.0f} s |")
+                     f"{'crossval stage' if r.get('reused') else format(r.get('seconds', 0), '.0f') + ' s'} |")
     lines += ["", "F1 per label (English / Vietnamese):", "",
               "| variant | " + " | ".join(LABEL_NAMES) + " |", "|---|" + "---:|" * len(LABEL_NAMES)]
     for r in rows:
@@ -150,7 +166,11 @@ def main(argv: list[str] | None = None) -> int:
             key = variant_key(effective, version, folds, seed)
             if key in results:
                 continue
-            scores, facts = run_variant(dataset, effective, folds, seed, args.backbone, state_cache)
+            reused = crossval_stage_run(args.crossval, effective, version, folds, seed)
+            if reused is not None:
+                scores, facts = scores_of_records(reused, dataset), {"reused": str(args.crossval)}
+            else:
+                scores, facts = run_variant(dataset, effective, folds, seed, args.backbone, state_cache)
             results[key] = {"name": name, "changes": changes, "scores": scores, **facts}
             _write(args.out, results, args.report)
             print(f"recipes: {name}: macro-F1 {scores['macro_f1']:.3f} (en {scores.get('macro_f1_en', 0):.3f}, "

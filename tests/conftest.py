@@ -80,12 +80,6 @@ def tiny_backbone(sentences_file, tmp_path_factory) -> Path:
     return build_tiny_backbone(tmp_path_factory.mktemp("tiny") / "backbone", texts)
 
 
-def pseudo_document(sentence) -> str:
-    """The seed corpus has five articles, too few to split by document in tests: runs of four sentences of an
-    article stand in for documents (the `group` every split keeps together)."""
-    return f"{sentence.article_id}#{sentence.index // 4}"
-
-
 KEYWORD_RULE = {"facebook": "censorship_demand", "user": "privacy", "tiktok": "child_safety",
                 "google": "intellectual_property", "law": "taxation", "platform": "sovereignty"}
 """Synthetic labels that a model can learn from the text alone: a sentence carries a label when it contains that
@@ -97,6 +91,7 @@ def keyword_dataset_dir(sentences_file, tmp_path_factory) -> Path:
     """A DatasetDict on disk, as the dataset stage writes it, of the corpus sentences labelled by KEYWORD_RULE."""
     from policytag.labels import LABEL_NAMES
     from policytag.records import read_sentences
+    from pseudo_documents import pseudo_document
     from training.dataset import build_dataset, dataset_row, save_dataset
 
     rows = []

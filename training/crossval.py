@@ -228,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         folds, seed = int(settings["folds"]), int(settings["seed"])
         runs = runs_from(params)
         dataset = crossval_rows(load_dataset_dict(args.dataset))
+        from training.train import directory_hash
+
+        dataset_version = directory_hash(args.dataset)
         with atomic_directory(args.out) as build:
             for run in runs:
                 records = cross_validate(dataset, run.kind, folds, seed, run.params, args.backbone,
@@ -235,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                         file=sys.stderr))
                 write_jsonl(build / f"{run.name}.jsonl", records)
                 run_facts = {"name": run.name, "kind": run.kind, "params": effective_params(run.kind, run.params),
-                             "folds": folds, "seed": seed}
+                             "folds": folds, "seed": seed, "dataset_version": dataset_version}
                 (build / f"{run.name}.params.json").write_text(json.dumps(run_facts, indent=1) + "\n",
                                                                encoding="utf-8")
     except (BaselineError, OSError, ValueError) as error:

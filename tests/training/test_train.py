@@ -14,7 +14,7 @@ from transformers import AutoTokenizer
 from policytag.labels import LABEL_NAMES, LABELS
 from policytag.model import THRESHOLDS_FILE, Classifier, save_classifier, tokenize
 from policytag.records import read_sentences
-from conftest import pseudo_document
+from pseudo_documents import pseudo_document
 from training.dataset import build_dataset, dataset_row, save_dataset
 from training.thresholds import tune_thresholds
 from training.train import TrainParams, fit, initial_model, macro_f1, main, positive_weights
