@@ -102,7 +102,7 @@ def blend_scores(crossval_dir: Path, dataset, weight: float) -> dict:
     return scores_by_group(gold, apply_thresholds(mixed, thresholds), [lang_of[i] for i in ids])
 
 
-def render(results: dict) -> str:
+def render(results: dict, dataset_version: str = "") -> str:
     rows = sorted(results.values(), key=lambda r: -r["scores"]["macro_f1"])
     current = next((r for r in rows if r["name"] == CURRENT), None)
 
@@ -115,7 +115,7 @@ def render(results: dict) -> str:
              "Written by `policytag recipes` (evaluation/recipes.py). Every variant is the train recipe of params.yaml "
              "with the changes shown, cross-validated on the crossval stage's folds (by document); macro-F1 of the "
              "out-of-fold originals at cross-fitted thresholds, overall and per language; in brackets the change "
-             "against the current recipe.", "",
+             f"against the current recipe. Dataset version `{dataset_version[:16]}`.", "",
              "| variant | changes | macro-F1 | English | Vietnamese | minimum label F1 | CV time |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -171,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
                 scores, facts = scores_of_records(reused, dataset), {"reused": str(args.crossval)}
             else:
                 scores, facts = run_variant(dataset, effective, folds, seed, args.backbone, state_cache)
-            results[key] = {"name": name, "changes": changes, "scores": scores, **facts}
-            _write(args.out, results, args.report)
+            results[key] = {"name": name, "changes": changes, "scores": scores, "dataset_version": version,
+                            **facts}
+            _write(args.out, results, args.report, version)
             print(f"recipes: {name}: macro-F1 {scores['macro_f1']:.3f} (en {scores.get('macro_f1_en', 0):.3f}, "
                   f"vi {scores.get('macro_f1_vi', 0):.3f})", file=sys.stderr)
         for weight in settings.get("blends") or []:
@@ -180,20 +181,23 @@ def main(argv: list[str] | None = None) -> int:
             key = f"blend-{float(weight)}-{current_key}"
             if key not in results and (args.crossval / "zeroshot.jsonl").is_file():
                 results[key] = {"name": f"blend_zeroshot_{weight}", "changes": {"transformer_weight": weight},
-                                "scores": blend_scores(args.crossval, dataset, float(weight))}
-        _write(args.out, results, args.report)
+                                "scores": blend_scores(args.crossval, dataset, float(weight)),
+                                "dataset_version": version}
+        _write(args.out, results, args.report, version)
     except (ValueError, OSError) as error:
         print(f"recipes: error: {error}", file=sys.stderr)
         return 1
     return 0
 
 
-def _write(out: Path, results: dict, report: Path) -> None:
+def _write(out: Path, results: dict, report: Path, dataset_version: str) -> None:
+    """All results to the metrics file; to the report, those measured on this dataset version."""
     with atomic_writer(out) as handle:
         json.dump(results, handle, indent=1, ensure_ascii=False)
         handle.write("\n")
     with atomic_writer(report) as handle:
-        handle.write(render(results))
+        handle.write(render({key: r for key, r in results.items() if r.get("dataset_version") == dataset_version},
+                            dataset_version))
 
 
 if __name__ == "__main__":
