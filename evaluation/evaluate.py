@@ -256,12 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log = lambda message: print(f"evaluate: {message}", file=sys.stderr)  # noqa: E731
     try:
-        settings = load_params(args.params).get("evaluate") or {}
+        params = load_params(args.params)
+        settings = params.get("evaluate") or {}
         models = list(settings.get("models", MODELS))
         dataset = load_dataset_dict(args.dataset)
         results = evaluate(dataset, models, args.classifier, args.baseline, args.crossval, args.backbone, log)
         facts = {"classifier": read_classifier_facts(args.classifier),
-                 "folds": (load_params(args.params).get("crossval") or {}).get("folds"),
+                 "folds": (params.get("crossval") or {}).get("folds"),
                  "dataset_sizes": {name: len(split) for name, split in dataset.items()}}
         metrics = write_outputs(results, args.metrics, args.plots, args.report, facts)
         everything = all_rows(dataset)
