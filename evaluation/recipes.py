@@ -111,11 +111,11 @@ def render(results: dict, dataset_version: str = "") -> str:
             return ""
         return f" ({r['scores'].get(key, 0) - current['scores'].get(key, 0):+.3f})"
 
-    lines = ["# Training recipes by grouped cross-validation", "",
+    lines = [f"# Training recipes by grouped cross-validation (dataset `{dataset_version[:16]}`)", "",
              "Written by `policytag recipes` (evaluation/recipes.py). Every variant is the train recipe of params.yaml "
              "with the changes shown, cross-validated on the crossval stage's folds (by document); macro-F1 of the "
              "out-of-fold originals at cross-fitted thresholds, overall and per language; in brackets the change "
-             f"against the current recipe. Dataset version `{dataset_version[:16]}`.", "",
+             "against the current recipe.", "",
              "| variant | changes | macro-F1 | English | Vietnamese | minimum label F1 | CV time |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -191,13 +191,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write(out: Path, results: dict, report: Path, dataset_version: str) -> None:
-    """All results to the metrics file; to the report, those measured on this dataset version."""
+    """All results to the metrics file; to the report, grouped by the dataset version they were measured on (this
+    one first): variants are comparable only on the same data and folds."""
     with atomic_writer(out) as handle:
         json.dump(results, handle, indent=1, ensure_ascii=False)
         handle.write("\n")
+    versions = list(dict.fromkeys([dataset_version, *(r.get("dataset_version", "") for r in results.values())]))
+    sections = [render({key: r for key, r in results.items() if r.get("dataset_version") == version}, version)
+                for version in versions if any(r.get("dataset_version") == version for r in results.values())]
     with atomic_writer(report) as handle:
-        handle.write(render({key: r for key, r in results.items() if r.get("dataset_version") == dataset_version},
-                            dataset_version))
+        handle.write("\n".join(sections))
 
 
 if __name__ == "__main__":
