@@ -1,4 +1,5 @@
 # `make run`: set up and run the DVC pipeline end to end.  `make test`: set up and run the tests.
+# `make label`: set up and start a local Label Studio session for annotators (policytag annotate start).
 # Both bootstrap the virtual environments they need from constraints files, so a fresh clone needs only python3.11.
 PYTHON ?= python3
 VENV := .venv
@@ -7,13 +8,17 @@ LS_VENV := .venv-ls
 STAMP := $(VENV)/.installed
 LS_STAMP := $(LS_VENV)/.installed
 
-.PHONY: run test setup setup-label-studio clean-venv
+.PHONY: run test label setup setup-label-studio clean-venv
 
 run: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 test: $(STAMP) $(LS_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# LABEL_ARGS passes options on, e.g. make label LABEL_ARGS="--database postgresql://..."; stop: policytag annotate stop
+label: $(STAMP) $(LS_STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/policytag annotate start $(LABEL_ARGS)
 
 setup: $(STAMP)
 setup-label-studio: $(LS_STAMP)

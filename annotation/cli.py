@@ -22,7 +22,8 @@ QUEUE = Path("data/queue/suggested.jsonl")
 REVIEW_QUEUE = Path("data/queue/label-review.jsonl")
 """In a subfolder: policytag.annotations.read_annotation_dir reads every *.jsonl directly in data/annotations."""
 METRICS = Path("metrics/agreement.json")
-SERVER = f"the server and token come from ${URL_VARIABLE} and ${KEY_VARIABLE}"
+SERVER = (f"the server and token come from ${URL_VARIABLE} and ${KEY_VARIABLE}, else from the local session of "
+          "`policytag annotate start`")
 
 
 def add_subcommands(subparsers) -> None:
@@ -94,6 +95,10 @@ def add_subcommands(subparsers) -> None:
     apply.add_argument("--log", type=Path, default=ANNOTATIONS / "review" / "label-review-decisions.jsonl",
                        help="where the decisions and what they changed are logged")
     apply.set_defaults(run=main_apply_review)
+
+    from annotation.start import add_subcommands as add_session_subcommands
+
+    add_session_subcommands(subparsers)  # start, stop, status: the local session
 
 
 def main_apply_review(args: argparse.Namespace) -> int:

@@ -1,6 +1,8 @@
 """Talking to Label Studio: the client from the environment, errors in one line, the project and its annotators.
 
-The server and the token come from LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY, never from files in the repository.
+The server and the token come from LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY (a remote server), else from the local
+session of `policytag annotate start` (annotation.session: its data directory, git-ignored, owner-only), never from
+files in the repository.
 """
 
 from __future__ import annotations
@@ -26,14 +28,17 @@ class LabelStudioError(RuntimeError):
 
 
 def connect(url: str | None = None, api_key: str | None = None, timeout: float = 60.0) -> "LabelStudio":
-    """A client for the server at `url` (default: $LABEL_STUDIO_URL), with the token checked once."""
+    """A client for the server at `url` (default: $LABEL_STUDIO_URL, else the local session), with the token
+    checked once."""
     from label_studio_sdk import LabelStudio
 
     url = url or os.environ.get(URL_VARIABLE)
     api_key = api_key or os.environ.get(KEY_VARIABLE)
+    if not url and not api_key:  # neither given: the local session of `policytag annotate start`, if any
+        url, api_key = _local_session()
     if not url:
         raise LabelStudioError(f"{URL_VARIABLE} is not set; set it to the Label Studio address, "
-                               "e.g. http://localhost:8080")
+                               "e.g. http://localhost:8080 (or start a local session: `policytag annotate start`)")
     if not api_key:
         raise LabelStudioError(f"{KEY_VARIABLE} is not set; set it to your access token "
                                "(Label Studio: Account & Settings)")
@@ -41,6 +46,16 @@ def connect(url: str | None = None, api_key: str | None = None, timeout: float =
     with label_studio_errors(url):
         client.users.whoami()
     return client
+
+
+def _local_session() -> tuple[str | None, str | None]:
+    from annotation.session import SessionError, local_credentials
+
+    try:
+        found = local_credentials()
+    except SessionError as error:
+        raise LabelStudioError(str(error)) from None
+    return found[:2] if found else (None, None)
 
 
 def base_url(client: "LabelStudio") -> str:
