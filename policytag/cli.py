@@ -17,7 +17,14 @@ def cmd_segment(args: argparse.Namespace) -> int:
         print(f"{done.article.id}: {len(done.sentences)} sentences, {len(done.removed)} furniture lines removed, "
               f"language {done.lang}", file=sys.stderr)
 
-    articles, skipped = segment_files(args.inputs, progress=show)
+    warnings: list[str] = []
+
+    def warn(message: str) -> None:
+        warnings.append(message)
+        print(f"warning: {message}", file=sys.stderr)
+
+    articles, skipped = segment_files(args.inputs, progress=show, id_field=args.id_column,
+                                      text_field=args.text_column, warn=warn)
     sentences = [sentence for done in articles for sentence in done.sentences]
     write_jsonl(args.out, sentences)
     if args.report:
@@ -29,6 +36,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
             "removed": [asdict(line) for done in articles for line in done.removed],
             "skipped": [asdict(item) for item in skipped],
         }
+        if warnings:
+            report["warnings"] = warnings
         with atomic_writer(args.report) as handle:
             json.dump(report, handle, ensure_ascii=False, indent=1)
             handle.write("\n")
@@ -41,7 +50,11 @@ def cmd_segment(args: argparse.Namespace) -> int:
 def cmd_tag(args: argparse.Namespace) -> int:
     from policytag.tag_run import run_tag
 
-    return run_tag(args)
+    try:
+        return run_tag(args)
+    except KeyboardInterrupt:  # before any article was tagged (the job itself says more when it is stopped)
+        print("interrupted before tagging started; nothing was written", file=sys.stderr)
+        return 130
 
 
 STAGE_MODULES = {
@@ -63,9 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     segment = commands.add_parser("segment", help="split articles into sentence records (JSON Lines)")
-    segment.add_argument("inputs", nargs="+", help=".txt/.html files or folders of them")
+    segment.add_argument("inputs", nargs="+", help=".txt/.html files, folders of them, .jsonl (id, text), .csv, or "
+                                                   "- (stdin), read as `tag` reads them")
     segment.add_argument("--out", required=True, type=Path, help="sentences file to write (.jsonl)")
     segment.add_argument("--report", type=Path, help="JSON report: counts per article, every furniture line removed")
+    segment.add_argument("--id-column", default="id", help="id field of .jsonl/.csv records")
+    segment.add_argument("--text-column", default="text", help="text field of .jsonl/.csv records")
     segment.set_defaults(run=cmd_segment)
     from policytag.tag_run import add_tag_arguments
 

@@ -10,6 +10,7 @@ which a forked child must not inherit.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Iterable, Iterator
@@ -25,6 +26,12 @@ CHUNKS_PER_WORKER = 4
 
 Entry = InputArticle | SkippedInput
 Segmented = tuple[InputArticle, SegmentedArticle] | SkippedInput
+
+
+def _ignore_interrupts() -> None:
+    """Ctrl-C reaches every process of the terminal's group: the parent stops the run (and the pool); the workers
+    need not each print a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _segment_chunk(articles: list[Article]) -> list[SegmentedArticle]:
@@ -58,7 +65,8 @@ def segment_entries(entries: Iterable[Entry], workers: int = 1) -> Iterator[Segm
         for entry in entries:
             yield entry if isinstance(entry, SkippedInput) else (entry, segment_article(entry.article))
         return
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_ignore_interrupts) as pool:
         in_flight: deque[tuple[list[Entry], Future | None]] = deque()
         for chunk in _chunks(entries):
             articles = [entry.article for entry in chunk if not isinstance(entry, SkippedInput)]

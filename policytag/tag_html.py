@@ -1,8 +1,13 @@
 """Self-contained HTML pages of tagged articles: each sentence highlighted in its labels' colours, scores on hover,
-and an index page. Every piece of text is escaped."""
+and an index page (index.html). Every piece of text is escaped.
+
+A page's file name is the article id's slug plus a short hash of the exact id ("Bà" -> ba-<hash>.html), so that ids
+that slugify alike ("Bà", "ba", "BA!") get pages of their own, no article page is ever named index.html, and an
+article keeps its page name from run to run."""
 
 from __future__ import annotations
 
+import hashlib
 import html
 from pathlib import Path
 
@@ -66,9 +71,11 @@ def article_page(tagged: TaggedArticle, colours: dict[str, str]) -> str:
 
 
 def page_name(article_id: str) -> str:
+    """slug-<8 hex digits of the id's SHA-256>.html: readable, stable, and distinct for distinct ids."""
     from policytag.articles import slugify
 
-    return f"{slugify(article_id)}.html"
+    digest = hashlib.sha256(article_id.encode("utf-8")).hexdigest()[:8]
+    return f"{slugify(article_id, max_length=60)}-{digest}.html"
 
 
 class HtmlReport:

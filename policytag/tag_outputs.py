@@ -1,13 +1,26 @@
-"""Writing tagged output so that nothing done is lost and a re-run resumes.
+"""Writing tagged output so that nothing done is lost, a re-run resumes, and only a finished run is published.
 
-While a run goes on, sentences and article summaries are appended to journals beside the output
-(`OUT.partial` and `SUMMARIES.partial`); an article counts as done once its summary line is in the journal.
+Files: the sentences file OUT (JSON Lines, CSV or Parquet) and its article summaries (JSON Lines), named from
+the whole of OUT's name (summaries_path), so that two outputs never share one.
+
+While a run goes on, sentences and summaries are appended to journals beside them (`OUT.partial` and
+`SUMMARIES.partial`, always JSON Lines). An article counts as done once its summary line is in the journal; a
+summary holds its sentence count, so the summaries, in order, say which lines of the sentence journal are whose.
 Sentences are flushed after every article; about once a second (`SYNC_SECONDS`) the sentence journal is synced to
 disk and only then are the summaries of the articles it holds appended, so that a summary on disk always has its
 sentences on disk, even after a power cut (which loses at most that second's articles, done again on resume).
-At the end the journal becomes OUT in the chosen format (JSON Lines, CSV or Parquet) by an atomic rename. A new
-run with the same --out first keeps what is done (from the journals of an interrupted run or from the finished OUT
-of an earlier one) and then skips those articles.
+
+Only a run that ends normally publishes: OUT and the summaries file are written whole from the journals (each by
+an atomic rename), then the summaries journal is removed, then the sentence journal. An interrupted run (Ctrl-C,
+an exception, a kill at any instant, in the middle of publishing too) leaves the journals, and the next run with
+the same --out goes on from them; a finished OUT is never replaced by a partial one.
+
+Resume: the next run keeps what is done (from the journals of an interrupted run, else from the finished OUT and
+summaries of an earlier one, read back into journals) and passes over an input article whose id, content hash
+(policytag.tagger.content_hash) and model version match its last summary. An article whose text changed is
+tagged again and its new rows are appended; publishing keeps each article's last version only, so old rows are
+replaced, not duplicated. The order is that of the journals, so a run killed and resumed any number of times
+publishes the same bytes as one that ran through.
 """
 
 from __future__ import annotations
@@ -25,22 +38,23 @@ from policytag.tagger import TaggedArticle
 FORMATS = ("jsonl", "csv", "parquet")
 PARQUET_BATCH = 10_000
 SYNC_SECONDS = 1.0
+SUMMARIES_SUFFIX = ".articles.jsonl"
+
+
+class TagOutputError(ValueError):
+    """An output or journal that cannot be used; the message names the file and what to do."""
 
 
 def summaries_path(out: Path) -> Path:
-    """tagged.jsonl -> tagged.articles.jsonl (summaries are JSON Lines whatever the sentence format)."""
-    return out.with_name(out.name.split(".")[0] + ".articles.jsonl")
+    """tagged.jsonl -> tagged.articles.jsonl; any other name keeps all of it: news.jan.csv ->
+    news.jan.csv.articles.jsonl (summaries are JSON Lines whatever the sentence format)."""
+    out = Path(out)
+    name = out.name[: -len(".jsonl")] if out.name.lower().endswith(".jsonl") else out.name
+    return out.with_name(name + SUMMARIES_SUFFIX)
 
 
-def _journal(path: Path) -> Path:
+def journal_path(path: Path) -> Path:
     return path.with_name(path.name + ".partial")
-
-
-def _iter_jsonl(path: Path) -> Iterator[dict]:
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.endswith("\n"):  # a line cut by a crash has no newline: it was not done
-                yield json.loads(line)
 
 
 def flatten(row: dict) -> dict:
@@ -62,61 +76,142 @@ def unflatten(flat: dict) -> dict:
     return row
 
 
-def _iter_finished(out: Path, fmt: str) -> Iterator[dict]:
+def _complete_lines(path: Path) -> Iterator[str]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        for line in handle:
+            if line.endswith("\n"):  # a line cut by a crash has no newline: it was not done
+                yield line
+
+
+def _finished_lines(out: Path, fmt: str) -> Iterator[str]:
+    """The sentence rows of a finished OUT as journal lines."""
     if fmt == "jsonl":
-        yield from _iter_jsonl(out)
+        yield from _complete_lines(out)
     elif fmt == "csv":
         with out.open(encoding="utf-8", newline="") as handle:
-            yield from map(unflatten, csv.DictReader(handle))
+            for flat in csv.DictReader(handle):
+                yield json.dumps(unflatten(flat), ensure_ascii=False) + "\n"
     else:
         import pyarrow.parquet as pq
 
         for batch in pq.ParquetFile(out).iter_batches(batch_size=PARQUET_BATCH):
-            yield from map(unflatten, batch.to_pylist())
+            for flat in batch.to_pylist():
+                yield json.dumps(unflatten(flat), ensure_ascii=False) + "\n"
+
+
+def _belongs(line: bytes, article_id: str) -> bool:
+    """A complete sentence line of that article."""
+    try:
+        return line.endswith(b"\n") and json.loads(line)["article_id"] == article_id
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 class TagWriter:
+    """The journals and the published files of one --out (see the module docstring)."""
+
     def __init__(self, out: Path, fmt: str = "jsonl"):
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
         self.out, self.fmt = Path(out), fmt
         self.summaries = summaries_path(self.out)
-        self.done_ids: set[str] = set()
+        self.sentences_journal, self.summaries_journal = journal_path(self.out), journal_path(self.summaries)
+        self.done: dict[str, tuple[str, str]] = {}
+        """Article id -> (content hash, model version) of its last version in the journals."""
+        self._blocks: list[tuple[str, int]] = []  # (article id, sentences) of each summary, in journal order
+        self._sentences = self._summaries = None
 
-    def open(self) -> set[str]:
-        """Prepare the journals, keeping what earlier runs finished; return the ids of the articles done."""
+    # -- opening: what earlier runs did -------------------------------------------------------------------------
+
+    def open(self) -> dict[str, tuple[str, str]]:
+        """Prepare the journals, keeping what earlier runs did; return `done` (id -> (content hash, model))."""
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        sentences_journal, summaries_journal = _journal(self.out), _journal(self.summaries)
-        if summaries_journal.exists():
-            source_summaries, source_sentences = _iter_jsonl(summaries_journal), None
-        elif self.summaries.exists() and self.out.exists():
-            source_summaries, source_sentences = _iter_jsonl(self.summaries), _iter_finished(self.out, self.fmt)
+        if self.summaries_journal.exists() and self.sentences_journal.exists():
+            self._recover_journals()
+        elif self.out.exists() and self.summaries.exists():
+            self._journals_from_finished()
         else:
-            source_summaries, source_sentences = iter(()), None
-        kept_summaries = list(source_summaries)
-        self.done_ids = {row["article_id"] for row in kept_summaries}
-        if source_sentences is None and sentences_journal.exists():
-            source_sentences = _iter_jsonl(sentences_journal)
-        with atomic_writer(sentences_journal) as handle:
-            for row in source_sentences or ():
-                if row["article_id"] in self.done_ids:
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        with atomic_writer(summaries_journal) as handle:
-            for row in kept_summaries:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        self._sentences = sentences_journal.open("a", encoding="utf-8")
-        self._summaries = summaries_journal.open("a", encoding="utf-8")
+            with atomic_writer(self.sentences_journal):
+                pass
+            with atomic_writer(self.summaries_journal):
+                pass
+        self._sentences = self.sentences_journal.open("a", encoding="utf-8", newline="")
+        self._summaries = self.summaries_journal.open("a", encoding="utf-8", newline="")
         self._pending_summaries: list[str] = []
         self._synced = time.monotonic()
-        return set(self.done_ids)
+        return dict(self.done)
+
+    def _summary(self, line: str, path: Path, number: int) -> dict:
+        try:
+            row = json.loads(line)
+            row["article_id"], row["sentences"]  # noqa: B018 (the two fields resume needs)
+            return row
+        except (ValueError, KeyError, TypeError):
+            raise TagOutputError(f"{path}:{number}: not a summary line of policytag tag; remove {path} (and "
+                                 f"{self.out.name} beside it) or choose another --out") from None
+
+    def _take(self, row: dict) -> None:
+        self._blocks.append((row["article_id"], row["sentences"]))
+        self.done[row["article_id"]] = (row.get("content_hash", ""), row.get("model_version", ""))
+
+    def _recover_journals(self) -> None:
+        """Keep the journals' done articles: each complete summary whose sentences are all in the sentence
+        journal; cut both journals after the last of them (the rest is done again)."""
+        summaries_end = sentences_end = 0
+        with self.summaries_journal.open("rb") as summaries, self.sentences_journal.open("rb") as sentences:
+            for number, raw in enumerate(summaries, 1):
+                if not raw.endswith(b"\n"):
+                    break
+                row = self._summary(raw.decode("utf-8"), self.summaries_journal, number)
+                lines = [sentences.readline() for _ in range(row["sentences"])]
+                if not all(_belongs(line, row["article_id"]) for line in lines):
+                    break
+                self._take(row)
+                summaries_end, sentences_end = summaries.tell(), sentences.tell()
+        os.truncate(self.sentences_journal, sentences_end)
+        os.truncate(self.summaries_journal, summaries_end)
+
+    def _journals_from_finished(self) -> None:
+        """A finished OUT and its summaries read back into journals (sentences first: a journal of summaries
+        is only ever beside a complete sentence journal)."""
+        rows = []
+        for number, line in enumerate(_complete_lines(self.summaries), 1):
+            rows.append((line, self._summary(line, self.summaries, number)))
+        mismatch = TagOutputError(
+            f"{self.out} does not hold the sentences that {self.summaries} lists; restore both files as a run "
+            f"wrote them, or remove them (or choose another --out) to start again")
+        try:
+            with atomic_writer(self.sentences_journal) as handle:
+                lines = _finished_lines(self.out, self.fmt)
+                for _, row in rows:
+                    for _ in range(row["sentences"]):
+                        line = next(lines, None)
+                        if line is None or json.loads(line)["article_id"] != row["article_id"]:
+                            raise mismatch
+                        handle.write(line)
+                if next(lines, None) is not None:
+                    raise mismatch
+        except TagOutputError:
+            raise
+        except Exception as error:  # a file in another format, or damaged
+            raise TagOutputError(f"{self.out}: cannot be read as {self.fmt} to resume ({type(error).__name__}: "
+                                 f"{error}); give the --format it was written in, or choose another --out") from None
+        with atomic_writer(self.summaries_journal) as handle:
+            for line, row in rows:
+                handle.write(line)
+                self._take(row)
+
+    # -- writing ------------------------------------------------------------------------------------------------
 
     def write(self, article: TaggedArticle) -> None:
         # vars(): the dataclasses' fields in order, as asdict() gives them, without its deep copy of every value
         self._sentences.write("".join(json.dumps(vars(sentence), ensure_ascii=False) + "\n"
                                       for sentence in article.sentences))
         self._sentences.flush()
-        self._pending_summaries.append(json.dumps(vars(article.summary), ensure_ascii=False) + "\n")
-        self.done_ids.add(article.summary.article_id)
+        summary = article.summary
+        self._pending_summaries.append(json.dumps(vars(summary), ensure_ascii=False) + "\n")
+        self._blocks.append((summary.article_id, len(article.sentences)))
+        self.done[summary.article_id] = (summary.content_hash, summary.model_version)
         if time.monotonic() - self._synced >= SYNC_SECONDS:
             self.sync()
 
@@ -128,46 +223,71 @@ class TagWriter:
         self._pending_summaries.clear()
         self._synced = time.monotonic()
 
+    def abort(self) -> None:
+        """An interrupted run: commit what is complete to the journals and leave them for the next run."""
+        if self._sentences is None:
+            return
+        try:
+            self._sentences.flush()
+            self.sync()
+        finally:
+            self._sentences.close()
+            self._summaries.close()
+            self._sentences = self._summaries = None
+
+    # -- publishing ---------------------------------------------------------------------------------------------
+
     def close(self) -> None:
-        """Turn the journals into the final files (atomically) and remove them."""
+        """Publish: OUT and the summaries file from the journals (each article's last version), then remove the
+        journals (the summaries journal first)."""
         self.sync()
         self._sentences.close()
         self._summaries.close()
-        sentences_journal, summaries_journal = _journal(self.out), _journal(self.summaries)
+        self._sentences = self._summaries = None
+        last = {article_id: number for number, (article_id, _) in enumerate(self._blocks)}
+        keep = [last[article_id] == number for number, (article_id, _) in enumerate(self._blocks)]
+        lines = self._kept_sentence_lines(keep)
         if self.fmt == "jsonl":
-            os.replace(sentences_journal, self.out)
+            with atomic_writer(self.out) as handle:
+                handle.writelines(lines)
         elif self.fmt == "csv":
-            self._to_csv(sentences_journal)
+            self._to_csv(lines)
         else:
-            self._to_parquet(sentences_journal)
-        os.replace(summaries_journal, self.summaries)
+            self._to_parquet(lines)
+        with atomic_writer(self.summaries) as handle:
+            handle.writelines(line for line, kept in zip(_complete_lines(self.summaries_journal), keep) if kept)
+        self.summaries_journal.unlink()
+        self.sentences_journal.unlink()
 
-    def _to_csv(self, journal: Path) -> None:
+    def _kept_sentence_lines(self, keep: list[bool]) -> Iterator[str]:
+        lines = _complete_lines(self.sentences_journal)
+        for (_, count), kept in zip(self._blocks, keep):
+            for _ in range(count):
+                line = next(lines)
+                if kept:
+                    yield line
+
+    def _to_csv(self, lines: Iterator[str]) -> None:
         with atomic_writer(self.out) as handle:
             writer = None
-            for row in map(flatten, _iter_jsonl(journal)):
+            for row in (flatten(json.loads(line)) for line in lines):
                 if writer is None:
                     writer = csv.DictWriter(handle, fieldnames=list(row), lineterminator="\n")
                     writer.writeheader()
                 writer.writerow(row)
-        journal.unlink()
 
-    def _to_parquet(self, journal: Path) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
+    def _to_parquet(self, lines: Iterator[str]) -> None:
         with atomic_writer(self.out, "wb") as handle:
             writer = None
             rows: list[dict] = []
-            for row in _iter_jsonl(journal):
-                rows.append(flatten(row))
+            for line in lines:
+                rows.append(flatten(json.loads(line)))
                 if len(rows) >= PARQUET_BATCH:
                     writer = _write_parquet_batch(writer, handle, rows)
                     rows = []
             if rows or writer is None:
                 writer = _write_parquet_batch(writer, handle, rows)
             writer.close()
-        journal.unlink()
 
 
 def _write_parquet_batch(writer, handle, rows: list[dict]):

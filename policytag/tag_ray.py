@@ -6,8 +6,9 @@ The driver (this process) reads and segments the inputs as a stream, exactly as 
 --ray-window sentences. A round's sentence texts, sorted by length so that batches carry little padding, become a
 Ray Dataset that `map_batches` sends through a pool of actors, each loading one scorer once
 (policytag.fast_scorer.load_scorer; one GPU per actor when the cluster has GPUs, else a few CPUs). The scores
-come back to the driver, which builds each article with policytag.tagger.tag_article and writes the articles in
-input order with the local engine's TagWriter and HtmlReport: same files, same resume, same skips, same exit code.
+come back to the driver, which builds each article with policytag.tagger.tag_article and hands the articles, in
+input order, to policytag.tag_job.run_job, the loop the local engine uses too: same files, same resume (by id and
+content hash), same pages, same skips, same Ctrl-C, same exit code.
 
 Ray Data has no source that streams from a driver-side generator, so one Dataset cannot span an input of unknown
 size: rounds bound the driver's memory, and the next round is read and segmented while the current one is scored.
@@ -27,7 +28,6 @@ import logging
 import math
 import os
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -35,6 +35,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from policytag.tag_inputs import SkippedInput
+from policytag.tag_job import check_outputs, run_job, segment_workers
 
 DEFAULT_WINDOW = 100_000
 """Sentences per round: large enough that starting the actor pool (a model load each) is a small part of it."""
@@ -176,19 +177,18 @@ def score_texts(ray, texts: list[str], labels: int, *, model_dir: str, precision
 
 
 def run_tag_ray(args: argparse.Namespace) -> int:
+    """The Ray engine: checks, a Ray session, the model described, then policytag.tag_job.run_job with the
+    rounds of ray_results as its stream of tagged articles."""
     import ray
-    from tqdm import tqdm
-
-    from policytag.tag_html import HtmlReport
-    from policytag.tag_inputs import iter_inputs
-    from policytag.tag_outputs import TagWriter
-    from policytag.tag_run import finish, output_format, segment_workers
-    from policytag.tagger import segment_stream, tag_article
 
     window = getattr(args, "ray_window", None) or DEFAULT_WINDOW
     requested_actors = getattr(args, "actors", None)
     if window < 1 or (requested_actors is not None and requested_actors < 1):
         print("error: --actors and --ray-window must be at least 1", file=sys.stderr)
+        return 2
+    problem = check_outputs(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         started_ray = connect(ray)
@@ -208,54 +208,48 @@ def run_tag_ray(args: argparse.Namespace) -> int:
                      if os.environ.get("RAY_ADDRESS") else "")
             print(f"error: {model['error']}{where}", file=sys.stderr)
             return 2
-        labels, version = model["labels"], model["model_version"]
-        thresholds = np.asarray(model["thresholds"], dtype=np.float32)
+        model["dir"] = model_dir
         actors, cpus, gpus = pool_shape(ray.cluster_resources(), requested_actors)
         call_size = max(args.batch_size or 0, GPU_BATCH if gpus else CPU_BATCH)
         description = (f"Ray, {actors} actors of {'1 GPU' if gpus else f'{cpus} CPUs'}, precision {args.precision}, "
                        f"{call_size} sentences a call")
+        pool = {"call_size": call_size, "actors": actors, "cpus": cpus, "gpus": gpus}
 
-        writer = TagWriter(args.out, output_format(args))
-        done_before = writer.open()
-        html = HtmlReport(args.html, labels) if args.html else None
-        skipped: list[SkippedInput] = []
-        sentences = articles = 0
-        started = time.perf_counter()
-        progress = tqdm(unit=" sentences", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
-        stream = rounds(segment_stream(iter_inputs(args.inputs, args.id_column, args.text_column),
-                                       skip_article_ids=done_before, workers=segment_workers(args, gpus > 0)),
-                        window)
-        try:
-            with ThreadPoolExecutor(1, thread_name_prefix="policytag-segment") as ahead:
-                pending = ahead.submit(next, stream, None)  # the next round is segmented while this one is scored
-                while (current := pending.result()) is not None:
-                    pending = ahead.submit(next, stream, None)
-                    texts = [s.text for entry in current if not isinstance(entry, SkippedInput)
-                             for s in entry[1].sentences]
-                    scores = (score_texts(ray, texts, len(labels), model_dir=model_dir, precision=args.precision,
-                                          batch_size=args.batch_size, call_size=call_size, actors=actors,
-                                          cpus=cpus, gpus=gpus, on_batch=progress.update)
-                              if texts else np.zeros((0, len(labels)), dtype=np.float32))
-                    row = 0
-                    for entry in current:
-                        if isinstance(entry, SkippedInput):
-                            skipped.append(entry)
-                            progress.write(f"skipped: {entry.reason}")
-                            continue
-                        item, segmented = entry
-                        count = len(segmented.sentences)
-                        result = tag_article(item, segmented, scores[row : row + count], labels, thresholds, version)
-                        row += count
-                        writer.write(result)
-                        if html:
-                            html.write(result)
-                        articles += 1
-                        sentences += count
-                    progress.set_postfix(articles=articles)
-        finally:
-            progress.close()
-            writer.close()
-        return finish(args, html, sentences, articles, started, description, done_before, skipped)
+        def results(done, on_scored):
+            return ray_results(ray, args, model, pool, window, done, on_scored)
+
+        return run_job(args, model["labels"], model["model_version"], description, results)
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def ray_results(ray, args: argparse.Namespace, model: dict, pool: dict, window: int, done,
+                on_scored: Callable[[int], None]) -> Iterator:
+    """Tagged articles and skipped inputs in input order: the inputs segmented as a stream, in rounds of about
+    `window` sentences, each round scored by the actor pool while the next one is read and segmented."""
+    from policytag.tag_inputs import iter_inputs
+    from policytag.tagger import segment_stream, tag_article
+
+    labels = model["labels"]
+    thresholds = np.asarray(model["thresholds"], dtype=np.float32)
+    stream = rounds(segment_stream(iter_inputs(args.inputs, args.id_column, args.text_column), done=done,
+                                   workers=segment_workers(args, pool["gpus"] > 0)), window)
+    with ThreadPoolExecutor(1, thread_name_prefix="policytag-segment") as ahead:
+        pending = ahead.submit(next, stream, None)  # the next round is segmented while this one is scored
+        while (current := pending.result()) is not None:
+            pending = ahead.submit(next, stream, None)
+            texts = [s.text for entry in current if not isinstance(entry, SkippedInput) for s in entry[1].sentences]
+            scores = (score_texts(ray, texts, len(labels), model_dir=model["dir"], precision=args.precision,
+                                  batch_size=args.batch_size, on_batch=on_scored, **pool)
+                      if texts else np.zeros((0, len(labels)), dtype=np.float32))
+            row = 0
+            for entry in current:
+                if isinstance(entry, SkippedInput):
+                    yield entry
+                    continue
+                item, segmented = entry
+                count = len(segmented.sentences)
+                yield tag_article(item, segmented, scores[row : row + count], labels, thresholds,
+                                  model["model_version"])
+                row += count

@@ -1,20 +1,21 @@
-"""The `policytag tag` job on one machine: inputs -> tagger -> outputs, with progress and a report of skips."""
+"""The `policytag tag` command: its arguments, and the job on one machine (inputs -> tagger -> outputs); the loop
+that writes, resumes and reports is policytag.tag_job's, shared with the Ray engine (policytag.tag_ray)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
-from policytag.tag_outputs import FORMATS, TagWriter, summaries_path
+from policytag.tag_job import check_outputs, run_job, segment_workers
+from policytag.tag_outputs import FORMATS
 
 
 def add_tag_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help=".txt/.html files, folders, .jsonl (id, text), .csv, or - (stdin)")
     parser.add_argument("--out", required=True, type=Path,
-                        help="sentences file; article summaries go beside it as NAME.articles.jsonl")
+                        help="sentences file; article summaries go beside it (tagged.jsonl -> tagged.articles.jsonl, "
+                             "t.csv -> t.csv.articles.jsonl); running again resumes")
     parser.add_argument("--format", choices=FORMATS, default=None, help="default: from --out's suffix, else jsonl")
     parser.add_argument("--model", type=Path, default=Path("models/classifier"), help="trained classifier dir")
     parser.add_argument("--html", type=Path, help="also write one page per article and an index here")
@@ -37,78 +38,35 @@ def add_tag_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def output_format(args: argparse.Namespace) -> str:
-    if args.format:
-        return args.format
-    suffix = args.out.suffix.lower().lstrip(".")
-    return suffix if suffix in FORMATS else "jsonl"
-
-
-def segment_workers(args: argparse.Namespace, scoring_on_gpu: bool) -> int:
-    """--segment-workers, else every core but one when a GPU scores (segmentation would hold it back), else 1."""
-    from policytag.fast_scorer import available_cores
-
-    if args.segment_workers is not None:
-        return max(1, args.segment_workers)
-    return max(1, available_cores() - 1) if scoring_on_gpu else 1
-
-
 def run_tag(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from policytag.fast_scorer import load_scorer
-    from policytag.model import ClassifierError
-    from policytag.tag_html import HtmlReport
-    from policytag.tag_inputs import SkippedInput, iter_inputs
-    from policytag.tagger import tag_stream
-
+    """`policytag tag`: the outputs checked, then the chosen engine (this module's local one, or Ray's)."""
+    problem = check_outputs(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if args.engine == "ray":
         from policytag.tag_ray import run_tag_ray
 
         return run_tag_ray(args)
+    return run_tag_local(args)
+
+
+def run_tag_local(args: argparse.Namespace) -> int:
+    """The local engine: one scorer in this process, articles segmented by --segment-workers processes."""
+    from policytag.fast_scorer import load_scorer
+    from policytag.model import ClassifierError
+    from policytag.tag_inputs import iter_inputs
+    from policytag.tagger import tag_stream
+
     try:
         scorer = load_scorer(args.model, precision=args.precision, batch_size=args.batch_size)
     except (ClassifierError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    writer = TagWriter(args.out, output_format(args))
-    done_before = writer.open()
-    html = HtmlReport(args.html, scorer.labels) if args.html else None
-    skipped: list[SkippedInput] = []
-    sentences = articles = 0
-    started = time.perf_counter()
-    progress = tqdm(unit=" sentences", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
-    try:
-        for result in tag_stream(iter_inputs(args.inputs, args.id_column, args.text_column), scorer,
-                                 batch_sentences=scorer.call_size, skip_article_ids=done_before,
-                                 segment_workers=segment_workers(args, scorer.on_gpu)):
-            if isinstance(result, SkippedInput):
-                skipped.append(result)
-                progress.write(f"skipped: {result.reason}")
-                continue
-            writer.write(result)
-            if html:
-                html.write(result)
-            articles += 1
-            sentences += len(result.sentences)
-            progress.update(len(result.sentences))
-            progress.set_postfix(articles=articles)
-    finally:
-        progress.close()
-        writer.close()
-    return finish(args, html, sentences, articles, started, scorer.description, done_before, skipped)
 
+    def results(done, on_scored):
+        return tag_stream(iter_inputs(args.inputs, args.id_column, args.text_column), scorer,
+                          batch_sentences=scorer.call_size, done=done,
+                          segment_workers=segment_workers(args, scorer.on_gpu), on_scored=on_scored)
 
-def finish(args: argparse.Namespace, html, sentences: int, articles: int, started: float, description: str,
-           done_before: set[str], skipped: list) -> int:
-    """The index page, the closing summary and the skipped inputs; 1 if anything was skipped (both engines)."""
-    if html:
-        with summaries_path(args.out).open(encoding="utf-8") as handle:
-            html.close(json.loads(line) for line in handle)
-    seconds = time.perf_counter() - started
-    print(f"tagged {sentences} sentences of {articles} articles in {seconds:.1f} s "
-          f"({sentences / max(seconds, 1e-9):.0f} sentences/s, {description}); "
-          f"{len(done_before)} articles already done; {len(skipped)} inputs skipped -> {args.out}", file=sys.stderr)
-    for item in skipped:
-        print(f"skipped: {item.reason}", file=sys.stderr)
-    return 1 if skipped else 0
+    return run_job(args, scorer.labels, scorer.model_version, scorer.description, results)

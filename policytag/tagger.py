@@ -3,12 +3,17 @@ model's per-label thresholds, and summarise each article.
 
 The scorer is anything with `labels`, `thresholds`, `model_version` and `predict_proba(texts)`: the fp32
 `policytag.model.Classifier`, or the quantised fast path of policytag.fast_scorer.
+
+Each summary carries the article's `content_hash` (its text and carried fields): a re-run skips an article only
+when an earlier run tagged the same id with the same content hash (and model), so an edited text is tagged again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Protocol, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -52,6 +57,8 @@ class ArticleSummary:
     sentences_per_label: dict[str, int]
     top_sentences: dict[str, list[dict]]
     model_version: str
+    content_hash: str = ""
+    """content_hash(item) of the input tagged: what resume compares, beside the id and the model version."""
     extra: dict = field(default_factory=dict)
 
 
@@ -60,6 +67,12 @@ class TaggedArticle:
     summary: ArticleSummary
     sentences: list[TaggedSentence]
     text: str
+
+
+def content_hash(item: InputArticle) -> str:
+    """A short hash of what an article's output is made from (its text and its carried fields)."""
+    payload = json.dumps([item.article.text, item.extra], ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
 def summarise(item: InputArticle, lang: str, sentences: list[TaggedSentence], labels: list[str],
@@ -71,7 +84,8 @@ def summarise(item: InputArticle, lang: str, sentences: list[TaggedSentence], la
         if chosen:
             top[label] = [{"index": s.index, "score": s.scores[label], "text": s.text} for s in chosen]
     return ArticleSummary(item.article.id, item.article.source, lang, len(sentences),
-                          [label for label in labels if counts[label]], counts, top, model_version, item.extra)
+                          [label for label in labels if counts[label]], counts, top, model_version,
+                          content_hash=content_hash(item), extra=item.extra)
 
 
 def tag_article(item: InputArticle, segmented: SegmentedArticle, scores: np.ndarray, labels: Sequence[str],
@@ -95,9 +109,17 @@ def tag_article(item: InputArticle, segmented: SegmentedArticle, scores: np.ndar
     return TaggedArticle(summarise(item, segmented.lang, tagged, labels, model_version), tagged, item.article.text)
 
 
-def _score(batch: list[tuple[InputArticle, SegmentedArticle]], scorer: Scorer) -> list[TaggedArticle]:
+def _score(batch: list[tuple[InputArticle, SegmentedArticle]], scorer: Scorer, call_size: int,
+           on_scored: Callable[[int], None] | None) -> list[TaggedArticle]:
+    """The batch's articles tagged; sentences go to the scorer `call_size` at a time (a long article in several
+    calls), and `on_scored` hears of each call's sentences, so progress moves inside a long article too."""
     texts = [s.text for _, segmented in batch for s in segmented.sentences]
-    scores = scorer.predict_proba(texts) if texts else np.zeros((0, len(scorer.labels)))
+    parts = []
+    for start in range(0, len(texts), max(1, call_size)):
+        parts.append(scorer.predict_proba(texts[start : start + call_size]))
+        if on_scored:
+            on_scored(len(parts[-1]))
+    scores = np.concatenate(parts) if parts else np.zeros((0, len(scorer.labels)))
     done, row = [], 0
     for item, segmented in batch:
         rows = len(segmented.sentences)
@@ -107,49 +129,50 @@ def _score(batch: list[tuple[InputArticle, SegmentedArticle]], scorer: Scorer) -
     return done
 
 
-def segment_stream(items: Iterable[InputArticle | SkippedInput],
-                   skip_article_ids: set[str] | frozenset = frozenset(), workers: int = 1,
-                   ) -> Iterator[tuple[InputArticle, SegmentedArticle] | SkippedInput]:
-    """Each input article with its segmentation (and skipped inputs), in input order. Articles in
-    `skip_article_ids` (already done by an earlier run) are passed over; a second article with an id already
-    seen is skipped with a reason. `workers` > 1 segments in that many processes (policytag.segment_pool)."""
-    return segment_entries(_admitted(items, skip_article_ids), workers)
+def segment_stream(items: Iterable[InputArticle | SkippedInput], done: Mapping[str, str] | None = None,
+                   workers: int = 1) -> Iterator[tuple[InputArticle, SegmentedArticle] | SkippedInput]:
+    """Each input article with its segmentation (and skipped inputs), in input order. `done` maps the ids of
+    articles an earlier run tagged (with this model) to their content hash: an article found there with the same
+    hash is passed over, one whose content changed is tagged again. A second article with an id already seen is
+    skipped with a reason. `workers` > 1 segments in that many processes (policytag.segment_pool)."""
+    return segment_entries(_admitted(items, done or {}), workers)
 
 
 def _admitted(items: Iterable[InputArticle | SkippedInput],
-              skip_article_ids: set[str] | frozenset) -> Iterator[InputArticle | SkippedInput]:
+              done: Mapping[str, str]) -> Iterator[InputArticle | SkippedInput]:
     seen: set[str] = set()
     for item in items:
         if isinstance(item, SkippedInput):
             yield item
             continue
         article_id = item.article.id
-        if article_id in skip_article_ids:
-            continue
         if article_id in seen:
             yield SkippedInput(item.article.source, f"{item.article.source}: article id {article_id!r} appears "
                                                     "twice; give each article a unique id")
             continue
         seen.add(article_id)
+        if article_id in done and done[article_id] == content_hash(item):
+            continue
         yield item
 
 
 def tag_stream(items: Iterable[InputArticle | SkippedInput], scorer: Scorer, batch_sentences: int = 512,
-               skip_article_ids: set[str] | frozenset = frozenset(),
-               segment_workers: int = 1) -> Iterator[TaggedArticle | SkippedInput]:
+               done: Mapping[str, str] | None = None, segment_workers: int = 1,
+               on_scored: Callable[[int], None] | None = None) -> Iterator[TaggedArticle | SkippedInput]:
     """Tagged articles (and skipped inputs) in input order. Sentences of several articles share one scoring
-    call of about `batch_sentences`, so short articles still fill the batches; articles in `skip_article_ids`
-    (already done by an earlier run) are passed over; `segment_workers` processes segment."""
+    call of about `batch_sentences`, so short articles still fill the batches, and a long article is scored
+    in calls of that size; articles in `done` with the same content (see segment_stream) are passed over;
+    `segment_workers` processes segment; `on_scored(n)` is called as each call's n sentences are scored."""
     batch: list[tuple[InputArticle, SegmentedArticle]] = []
     size = 0
-    for entry in segment_stream(items, skip_article_ids, segment_workers):
+    for entry in segment_stream(items, done, segment_workers):
         if isinstance(entry, SkippedInput):
             yield entry
             continue
         batch.append(entry)
         size += len(entry[1].sentences)
         if size >= batch_sentences:
-            yield from _score(batch, scorer)
+            yield from _score(batch, scorer, batch_sentences, on_scored)
             batch, size = [], 0
     if batch:
-        yield from _score(batch, scorer)
+        yield from _score(batch, scorer, batch_sentences, on_scored)

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from policytag.cli import main
+from policytag.tag_html import page_name
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -31,10 +32,10 @@ def test_page_renders_in_chromium(tiny_classifier, raw_dir, tmp_path):
     assert main(["tag", str(raw_dir / "vietnam-vows-to-identify-social-network-users.txt"), str(hostile), "--out",
                  str(tmp_path / "t.jsonl"), "--model", str(tiny_classifier), "--html", str(pages),
                  "--no-progress"]) == 0
-    page = pages / "vietnam-vows-to-identify-social-network-users.html"
+    page = pages / page_name("vietnam-vows-to-identify-social-network-users")
     dom = chromium("--dump-dom", page.as_uri(), profile=tmp_path / "profile").stdout
     assert "<article>" in dom and dom.count('class="s"') == 26 and "data-labels=" in dom
-    hostile_dom = chromium("--dump-dom", (pages / "hostile.html").as_uri(), profile=tmp_path / "profile").stdout
+    hostile_dom = chromium("--dump-dom", (pages / page_name("hostile")).as_uri(), profile=tmp_path / "profile").stdout
     assert "pwned" not in hostile_dom.split("<body>")[0] and "<img" not in hostile_dom
     shot = tmp_path / "page.png"
     chromium(f"--screenshot={shot}", "--window-size=1100,1400", page.as_uri(), profile=tmp_path / "profile")
