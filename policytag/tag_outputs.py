@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Iterator
@@ -126,6 +127,7 @@ class TagWriter:
     def open(self) -> dict[str, tuple[str, str]]:
         """Prepare the journals, keeping what earlier runs did; return `done` (id -> (content hash, model))."""
         self.out.parent.mkdir(parents=True, exist_ok=True)
+        self._remove_leftovers()
         if self.summaries_journal.exists() and self.sentences_journal.exists():
             self._recover_journals()
         elif self.out.exists() and self.summaries.exists():
@@ -140,6 +142,14 @@ class TagWriter:
         self._pending_summaries: list[str] = []
         self._synced = time.monotonic()
         return dict(self.done)
+
+    def _remove_leftovers(self) -> None:
+        """Temporary files that a killed run's atomic writes of these four files left behind."""
+        ours = [self.out, self.summaries, self.sentences_journal, self.summaries_journal]
+        pattern = re.compile("|".join(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}" for path in ours))
+        for path in self.out.parent.iterdir():
+            if pattern.fullmatch(path.name) and path.is_file():
+                path.unlink(missing_ok=True)
 
     def _summary(self, line: str, path: Path, number: int) -> dict:
         try:
