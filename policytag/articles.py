@@ -1,17 +1,21 @@
 """Reading articles as users give them: plain text or HTML, in any of the encodings people really save.
 
 An article's `text` is what every offset in policytag points into: the file decoded (UTF-8, with or without BOM,
-or UTF-16 with a BOM), line ends made LF and Unicode normalised to NFC; for HTML, the main text extracted as one
-block per line. Bad input raises ArticleError with one message naming the file and the fix.
+or UTF-16, with a BOM or recognised by its zero bytes), lone surrogates replaced by U+FFFD, line ends made LF and
+Unicode normalised to NFC; for HTML, the main text extracted as one block per line, headed by the page's <title>
+when the page has no <h1>. Text that shows nothing (white space and invisible characters only) is an empty article.
+Bad input raises ArticleError with one message naming the file and the fix.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from policytag.text import is_blank, replace_lone_surrogates
 from policytag.text import normalise_text as normalise_nfc
 
 ARTICLE_SUFFIXES = (".txt", ".html", ".htm")
@@ -27,6 +31,10 @@ class Article:
     text: str
     source: str = ""
     """Where the text came from (a file path or a record name), for messages."""
+    title: str = ""
+    """The page's <title> for an HTML article (else empty)."""
+    warnings: tuple[str, ...] = ()
+    """What was repaired on the way in (lone surrogates replaced), each naming the source; for the reader to report."""
 
 
 def slugify(text: str, max_length: int = 80) -> str:
@@ -43,25 +51,55 @@ def normalise_text(text: str) -> str:
     return normalise_nfc(text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
+UNDECODABLE = "policytag-undecodable"
+"""Codec error handler that turns each byte it cannot decode into the lone surrogate U+DC00 + byte (as
+"surrogateescape" does, for every byte and every codec): decoding goes on, and a reader finds the bad places by
+their surrogates, which no valid decoding yields."""
+codecs.register_error(UNDECODABLE, lambda error: ("".join(chr(0xDC00 + byte) for byte in
+                                                          error.object[error.start:error.end]), error.end))
+UTF16_ZERO_SHARE = 0.3
+"""UTF-16 without a byte-order mark is recognised when at least this share of its high bytes are zero (Latin
+text: every ASCII character, space and line end) and almost none of its low bytes."""
+
+
+def sniff_encoding(head: bytes) -> str | None:
+    """The encoding of a file that starts with `head` (its first 64 KiB, say): "utf-8-sig" (UTF-8, a BOM or
+    none), "utf-16" (with a BOM), "utf-16-le" / "utf-16-be" (no BOM, told by where the zero bytes are), or None
+    for binary data (zero bytes that are not UTF-16's)."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" not in head:
+        return "utf-8-sig"
+    even, odd = head[0::2], head[1::2]
+    if len(odd) < 2:
+        return None
+    share = lambda units: units.count(0) / len(units)  # noqa: E731
+    if share(odd) >= UTF16_ZERO_SHARE and share(even) <= 0.02:
+        return "utf-16-le"
+    if share(even) >= UTF16_ZERO_SHARE and share(odd) <= 0.02:
+        return "utf-16-be"
+    return None
+
+
+ENCODING_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "utf-16-le": "UTF-16", "utf-16-be": "UTF-16"}
+RESAVE = "re-save it as UTF-8, for example: iconv -f WINDOWS-1252 -t UTF-8 FILE > FILE.utf8"
+
+
 def decode_bytes(data: bytes, source: str) -> str:
     """Decode a file's bytes to text, or raise ArticleError saying why it is not a text article."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            text = data.decode("utf-16")
-        except UnicodeDecodeError:
-            raise ArticleError(f"{source}: starts with a UTF-16 byte-order mark but is not valid UTF-16; "
-                               "re-save it as UTF-8 text or leave it out") from None
-    else:
-        if b"\x00" in data[:65536]:
-            raise ArticleError(f"{source}: binary file (it contains NUL bytes), not a text or HTML article; "
-                               "convert it to UTF-8 text or leave it out")
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as error:
-            raise ArticleError(
-                f"{source}: not valid UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start}); "
-                "re-save it as UTF-8, for example: iconv -f WINDOWS-1252 -t UTF-8 FILE > FILE.utf8"
-            ) from None
+    encoding = sniff_encoding(data[:65536])
+    if encoding is None:
+        raise ArticleError(f"{source}: binary file (it contains NUL bytes), not a text or HTML article; "
+                           "convert it to UTF-8 text or leave it out")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = data[:error.start].decode(encoding, "replace").count("\n") + 1
+        if encoding == "utf-16":
+            raise ArticleError(f"{source}: starts with a UTF-16 byte-order mark but is not valid UTF-16 (line "
+                               f"{line}); re-save it as UTF-8 text or leave it out") from None
+        raise ArticleError(f"{source}: not valid {ENCODING_NAMES[encoding]} (byte 0x{data[error.start]:02x} on "
+                           f"line {line}, at offset {error.start}); {RESAVE}") from None
     controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f")
     if controls > max(8, len(text) // 100):
         raise ArticleError(f"{source}: looks binary ({controls} control characters), not a text or HTML article; "
@@ -75,18 +113,25 @@ def looks_like_html(text: str) -> bool:
 
 
 def article_from_text(article_id: str, text: str, source: str = "", html: bool | None = None) -> Article:
-    """Build an Article from text already in memory (HTML detected unless `html` says)."""
+    """Build an Article from text already in memory (HTML detected unless `html` says). This is where text enters
+    policytag: lone surrogates are replaced by U+FFFD (and reported in `warnings`), and text that shows nothing is
+    an empty article."""
+    where = source or article_id
+    text, surrogates = replace_lone_surrogates(text)
+    warnings = (f"{where}: {surrogates} lone surrogate(s) (half of a UTF-16 pair, no character) replaced with "
+                "U+FFFD",) if surrogates else ()
     if html is None:
         html = looks_like_html(text)
+    title = ""
     if html:
-        from policytag.html_text import html_to_text
+        from policytag.html_text import html_document
 
-        text = html_to_text(text)
+        title, text = html_document(text)
     text = normalise_text(text)
-    if not text.strip():
-        raise ArticleError(f"{source or article_id}: empty article (no text{' after HTML extraction' if html else ''}); "
+    if is_blank(text):
+        raise ArticleError(f"{where}: empty article (no visible text{' after HTML extraction' if html else ''}); "
                            "give a file with the article's text or leave it out")
-    return Article(id=article_id, text=text, source=source or article_id)
+    return Article(id=article_id, text=text, source=where, title=normalise_text(title), warnings=warnings)
 
 
 def read_article(path: str | Path, article_id: str | None = None) -> Article:

@@ -404,8 +404,12 @@ def load_scorer(model_dir: Path, precision: str = "auto", batch_size: int | None
         except Exception as error:  # a missing package, an exporter that fails on this model, a read-only cache
             reason = f"{type(error).__name__}: {error}"
             if requested == "int8":
-                raise ClassifierError(f"cannot build the int8 ONNX model of {model_dir} ({reason}); install "
-                                      "onnxruntime, onnx and onnxscript, or use --precision fp32") from error
+                from policytag.model import check_classifier_files
+
+                check_classifier_files(model_dir)  # a damaged file of the classifier is named as such
+                advice = "install onnxruntime, onnx and onnxscript, or" if isinstance(error, ImportError) else "or"
+                raise ClassifierError(f"cannot build the int8 ONNX model of {model_dir} ({reason}); {advice} "
+                                      "use --precision fp32") from error
             print(f"policytag: int8 path unavailable ({reason}); scoring with fp32 PyTorch", file=sys.stderr)
             precision = "fp32"
     if threads:

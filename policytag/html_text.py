@@ -1,4 +1,7 @@
-"""Main text of an HTML page: one line per block, page chrome (navigation, headers, footers, forms) dropped."""
+"""Main text of an HTML page: one line per block, page chrome (navigation, headers, footers, forms) dropped.
+
+The page's headline is its <h1>; a page without one is headed by its <title>, so that no page loses its headline.
+The <title> is also returned on its own, for the article's `title`."""
 
 from __future__ import annotations
 
@@ -14,7 +17,14 @@ BLOCK_TAGS = {"p", "div", "section", "article", "main", "header", "h1", "h2", "h
 
 
 def html_to_text(html: str) -> str:
+    return html_document(html)[1]
+
+
+def html_document(html: str) -> tuple[str, str]:
+    """(title, text): the page's <title> (white space collapsed; empty if none) and its main text."""
     soup = BeautifulSoup(html, "html.parser")
+    title_tag = next((tag for tag in soup.find_all("title") if tag.find_parent("svg") is None), None)
+    page_title = re.sub(r"\s+", " ", title_tag.get_text(" ")).strip() if title_tag is not None else ""
     for tag in soup.find_all(DROPPED_TAGS):
         tag.decompose()
     for tag in soup.find_all(attrs={"role": ["navigation", "banner", "contentinfo", "complementary"]}):
@@ -24,6 +34,8 @@ def html_to_text(html: str) -> str:
     blocks: list[str] = []
     if title is not None and root.find("h1") is None:
         blocks.append(title.get_text(" ", strip=True))
+    elif title is None and page_title:
+        blocks.append(page_title)
     current: list[str] = []
 
     def flush() -> None:
@@ -49,4 +61,4 @@ def html_to_text(html: str) -> str:
 
     walk(root)
     flush()
-    return "\n\n".join(blocks) + "\n"
+    return page_title, "\n\n".join(blocks) + "\n"

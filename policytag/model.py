@@ -217,6 +217,35 @@ class ClassifierError(RuntimeError):
     """A classifier directory that cannot be loaded; the message names it and says what to do."""
 
 
+CHECKED_JSON_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def check_classifier_files(directory: str | os.PathLike) -> None:
+    """Raise ClassifierError naming the file when a file of the classifier directory is damaged (truncated by an
+    interrupted copy or download, or not what its name says): the weights' safetensors header must describe the
+    whole file, and its JSON files must parse. Cheap: the weights are not read."""
+    from safetensors import safe_open
+
+    directory = Path(directory)
+    fix = "copy or pull it again (`dvc pull`), or retrain (`dvc repro train`)"
+    weights = directory / WEIGHTS_FILE
+    try:
+        with safe_open(str(weights), framework="np"):
+            pass
+    except FileNotFoundError:
+        raise ClassifierError(f"{weights} is missing; {fix}") from None
+    except Exception as error:  # SafetensorError: header incomplete, file shorter than its header says, ...
+        raise ClassifierError(f"{weights} is damaged or truncated ({error}); {fix}") from None
+    for name in CHECKED_JSON_FILES:
+        path = directory / name
+        if not path.is_file():
+            continue
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ClassifierError(f"{path} is damaged or truncated (not valid JSON: {error}); {fix}") from None
+
+
 def weights_version(directory: str | os.PathLike) -> str:
     """A short content hash of the weights file: the same weights give the same version anywhere."""
     digest = hashlib.sha256()
@@ -243,6 +272,7 @@ class Classifier:
         if not (directory / WEIGHTS_FILE).is_file() or not (directory / "config.json").is_file():
             raise ClassifierError(f"{directory} holds no classifier (config.json and {WEIGHTS_FILE} expected); "
                                   "train one with `dvc repro train` or pass the right directory")
+        check_classifier_files(directory)
         labels, thresholds = read_thresholds(directory)
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = SentenceTagger.from_pretrained(str(directory)).to(device).eval()

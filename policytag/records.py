@@ -34,7 +34,8 @@ def sentence_id(article_id: str, text: str, occurrence: int = 0) -> str:
     `occurrence` tells apart identical sentences of one article (0 for the first, 1 for the second, ...).
     """
     normalised = " ".join(unicodedata.normalize("NFC", text).split())
-    digest = hashlib.sha1(f"{article_id}\n{normalised}".encode("utf-8")).hexdigest()[:12]
+    # surrogatepass: text is sanitised where it enters (policytag.text), but an id must exist for any str
+    digest = hashlib.sha1(f"{article_id}\n{normalised}".encode("utf-8", "surrogatepass")).hexdigest()[:12]
     return f"{article_id}:{digest}" + (f"-{occurrence + 1}" if occurrence else "")
 
 
@@ -79,7 +80,7 @@ def write_jsonl(path: str | os.PathLike, records: Iterable) -> int:
     with atomic_writer(path) as handle:
         for record in records:
             value = asdict(record) if hasattr(record, "__dataclass_fields__") else record
-            handle.write(json.dumps(value, ensure_ascii=False) + "\n")
+            handle.write(json.dumps(value, ensure_ascii=False, allow_nan=False) + "\n")  # NaN is no JSON
             count += 1
     return count
 

@@ -10,6 +10,7 @@ from policytag.furniture import Line, find_furniture, split_lines
 from policytag.language import detect, detect_language
 from policytag.records import Sentence, sentence_id
 from policytag.sentences import split_line
+from policytag.tag_inputs import SkippedInput
 
 
 @dataclass(frozen=True)
@@ -54,31 +55,20 @@ def segment_article(article: Article) -> SegmentedArticle:
     return SegmentedArticle(article, article_lang, sentences, removed)
 
 
-@dataclass(frozen=True)
-class SkippedInput:
-    source: str
-    reason: str
-
-
-def segment_files(paths: list, progress=None) -> tuple[list[SegmentedArticle], list[SkippedInput]]:
-    """Segment every article file under `paths`; a bad file is skipped with its reason, the rest go on."""
-    from policytag.articles import ArticleError, find_article_files, read_article
+def segment_files(paths: list, progress=None, id_field: str = "id", text_field: str = "text",
+                  warn=None) -> tuple[list[SegmentedArticle], list[SkippedInput]]:
+    """Segment every article of `paths`, read as `policytag tag` reads its inputs (policytag.tag_inputs: .txt and
+    .html files, folders of them, .jsonl/.csv records, "-"); a bad input is skipped with its reason, the rest go
+    on. `warn` hears of repairs made on the way in (default: a line on stderr)."""
+    from policytag.tag_inputs import iter_inputs, print_warning
 
     done: list[SegmentedArticle] = []
     skipped: list[SkippedInput] = []
-    seen_ids: dict[str, str] = {}
-    for path in find_article_files(paths):
-        try:
-            article = read_article(path)
-        except ArticleError as error:
-            skipped.append(SkippedInput(str(path), str(error)))
+    for item in iter_inputs([str(path) for path in paths], id_field, text_field, warn=warn or print_warning):
+        if isinstance(item, SkippedInput):
+            skipped.append(item)
             continue
-        if article.id in seen_ids:
-            skipped.append(SkippedInput(str(path), f"{path}: article id {article.id!r} is already taken by "
-                                                   f"{seen_ids[article.id]}; rename one of the files"))
-            continue
-        seen_ids[article.id] = str(path)
-        done.append(segment_article(article))
+        done.append(segment_article(item.article))
         if progress:
             progress(done[-1])
     return done, skipped

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from policytag.furniture import BULLET
+from policytag.text import is_blank
 
 ABBREVIATIONS = {
     # English titles, companies, months, Latin
@@ -57,7 +58,8 @@ def is_sentence_end(text: str, stop: int, end: int) -> bool:
 
 
 def split_line(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Sentence spans inside text[start:end] (one line), white space and bullet marks trimmed off each."""
+    """Sentence spans inside text[start:end] (one line), white space and bullet marks trimmed off each; a span
+    that shows nothing (invisible characters only) is none."""
     spans = []
     cursor = start
     for match in BOUNDARY.finditer(text, start, end):
@@ -73,6 +75,6 @@ def split_line(text: str, start: int, end: int) -> list[tuple[int, int]]:
         bullet = BULLET.match(piece.lstrip())
         lead = len(piece) - len(piece.lstrip()) + (bullet.end() if bullet else 0)
         span_start, span_end = span_start + lead, span_end - (len(piece) - len(piece.rstrip()))
-        if span_end > span_start:
+        if span_end > span_start and not is_blank(text[span_start:span_end]):  # zero-width spaces are no sentence
             trimmed.append((span_start, span_end))
     return trimmed
