@@ -17,8 +17,11 @@ label-studio-ml-backend's label_studio_ml/api.py, whose PyPI package is no longe
 The classifier is loaded once, at start; all tasks of one request are scored in one predict_proba call. A labeling
 config that does not fit the model (no multiple-choice Choices control with every label of the model and "none") is
 an HTTP 400 whose message says what is missing, never a result Label Studio would reject; the message is also the
-response's reason phrase, which Label Studio shows in its error. A task without text gets, in its place in the
-results, an item with an "error" and no "result": Label Studio skips it and stores the predictions of the others.
+response's reason phrase, which Label Studio shows in its error. A task without text (or with invisible characters
+only), or one the model fails on, gets, in its place in the results, an item with an "error" and no "result": Label
+Studio skips it and stores the predictions of the others; one bad task never fails the batch. Lone surrogates in a
+task's text are replaced by U+FFFD (and logged) before it reaches the model. A malformed request (body not JSON,
+Content-Length not a byte count) is a 400.
 
 This server has no authentication and is meant for a local machine (see docs/ml-backend.md).
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -40,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from policytag.labels import LABEL_NAMES, NONE_CHOICE
+from policytag.text import is_blank, replace_lone_surrogates
 
 from annotation import tasks as task_payloads
 from annotation.labeling_config import CONTROL
@@ -170,25 +175,36 @@ class Backend:
         if not isinstance(tasks, list):
             raise BackendError("the request's 'tasks' must be a list of tasks")
         target = choices_target(body.get("label_config"))
-        texts, problems = [], {}
+        texts, positions, problems = [], [], {}
         for position, task in enumerate(tasks):
+            task_id = task.get("id") if isinstance(task, dict) else None
             text = _task_text(task)
             if text is None:
-                task_id = task.get("id") if isinstance(task, dict) else None
                 problems[position] = (f"task {task_id}: no text to classify in its data.{TEXT_FIELD}; it is not a "
                                       "task of `policytag annotate push`")
                 log.warning("%s; skipped", problems[position])
-            else:
-                texts.append(text)
-        scores = self._score(texts)
-        results, row = [], 0
-        for position in range(len(tasks)):
-            if position in problems:
-                results.append({"error": problems[position], "model_version": self.model_version})
-            else:
-                results.append(self.prediction(scores[row], target))
-                row += 1
-        log.info("predicted %d task(s) of project %s (%d skipped)", len(texts), body.get("project"), len(problems))
+                continue
+            text, replaced = replace_lone_surrogates(text)
+            if replaced:
+                log.warning("task %s: %d lone surrogate(s) in its text replaced with U+FFFD", task_id, replaced)
+            texts.append(text)
+            positions.append(position)
+        predictions = {}
+        for position, row in zip(positions, self._score(texts)):
+            try:
+                if isinstance(row, Exception):
+                    raise row
+                predictions[position] = self.prediction(row, target)
+            except Exception as error:  # this task gets an error in its place; the others their predictions
+                task = tasks[position]
+                problems[position] = (f"task {task.get('id') if isinstance(task, dict) else None}: the model could "
+                                      f"not score its text ({type(error).__name__}: {error})")
+                log.warning("%s; skipped", problems[position])
+        results = [predictions[position] if position in predictions
+                   else {"error": problems[position], "model_version": self.model_version}
+                   for position in range(len(tasks))]
+        log.info("predicted %d task(s) of project %s (%d skipped)", len(predictions), body.get("project"),
+                 len(problems))
         return {"results": results}
 
     def prediction(self, scores: Sequence[float], target: ChoicesTarget) -> dict:
@@ -212,17 +228,26 @@ class Backend:
         log.info("webhook %s from project %s%s", body.get("action"), project, f" ({about})" if about else "")
         return {}
 
-    def _score(self, texts: list[str]):
+    def _score(self, texts: list[str]) -> list:
+        """A row of scores per text, in order, from one predict_proba call; if that call fails, each text is scored
+        alone, and a text that fails alone gets its exception in its place."""
         if not texts:
             return []
-        with self._lock:
-            return self.classifier.predict_proba(texts)
+        try:
+            with self._lock:
+                return list(self.classifier.predict_proba(texts))
+        except Exception as error:
+            if len(texts) == 1:
+                return [error]
+            log.warning("scoring %d texts together failed (%s: %s); scoring each alone", len(texts),
+                        type(error).__name__, error)
+        return [row for text in texts for row in self._score([text])]
 
 
 def _task_text(task) -> str | None:
     data = task.get("data") if isinstance(task, dict) else None
     text = data.get(TEXT_FIELD) if isinstance(data, dict) else None
-    return text if isinstance(text, str) and text.strip() else None
+    return text if isinstance(text, str) and not is_blank(text) else None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -254,7 +279,11 @@ class Handler(BaseHTTPRequestHandler):
             self._error(BackendError(f"{type(error).__name__}: {error}", HTTPStatus.INTERNAL_SERVER_ERROR))
 
     def _read_json(self) -> dict:
-        length = int(self.headers.get("Content-Length") or 0)
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        if not re.fullmatch(r"[0-9]+", declared):
+            raise BackendError(f"the Content-Length header {declared!r} is not a number of bytes; send the length of "
+                               "the body in bytes")
+        length = int(declared)
         if length > MAX_BODY_BYTES:
             raise BackendError(f"request body over {MAX_BODY_BYTES} bytes", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
         try:
@@ -266,7 +295,7 @@ class Handler(BaseHTTPRequestHandler):
         return body
 
     def _answer(self, value: dict, status: HTTPStatus = HTTPStatus.OK, reason: str | None = None) -> None:
-        payload = json.dumps(value, ensure_ascii=False).encode("utf-8")
+        payload = json.dumps(value, ensure_ascii=False).encode("utf-8", "replace")  # a lone surrogate: "?"
         self.send_response(status, reason)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))

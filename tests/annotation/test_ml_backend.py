@@ -319,3 +319,53 @@ def test_label_studio_gets_predictions_from_the_backend_and_pull_keeps_them(
     print(log[-2000:])
     assert status == 0
     assert f"webhook ANNOTATION_CREATED from project {project_id}" in log
+
+
+def test_one_bad_task_does_not_fail_the_batch(server, classifier, sentences, monkeypatch):
+    """Issue 15: a lone surrogate in one task's text made the whole request a 500. Now each task stands alone: the
+    surrogate is replaced and the task predicted, a task of invisible characters or one the model fails on gets an
+    error in its place, and every other task its prediction."""
+    import json
+
+    predict_proba = classifier.predict_proba
+
+    def failing(texts, **kw):
+        if any("BOOM" in text for text in texts):
+            raise RuntimeError("the model broke on this text")
+        return predict_proba(texts, **kw)
+
+    monkeypatch.setattr(classifier, "predict_proba", failing)
+    tasks = ls_tasks(sentences[:5])
+    tasks[1]["data"]["text"] = "Vietnam asked \ud800 Facebook to remove posts."
+    tasks[2]["data"]["text"] = "\u200b\u00a0\u2060 \ufeff"
+    tasks[3]["data"]["text"] = "BOOM goes the model."
+    body = json.dumps({"tasks": tasks, "label_config": labeling_config()}).encode("ascii")  # "\ud800" as JSON has it
+    answer = httpx.post(server + "/predict", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert len(results) == 5
+    for position in (0, 4):
+        assert results[position]["result"][0]["value"]["choices"] == \
+            expected_choices(classifier, sentences[position].text)
+    assert results[1]["result"][0]["value"]["choices"] == \
+        expected_choices(classifier, "Vietnam asked \ufffd Facebook to remove posts.")
+    assert "result" not in results[2] and "task 3: no text" in results[2]["error"]
+    assert "result" not in results[3] and "task 4: the model could not score" in results[3]["error"]
+    assert "the model broke on this text" in results[3]["error"]
+
+
+@pytest.mark.parametrize("length", ["abc", "-5", "1e3", "12abc"])
+def test_a_bad_content_length_is_a_400_not_a_500(server, length):
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(server)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as connection:
+        connection.sendall(f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           f"Content-Length: {length}\r\n\r\n{{}}".encode("ascii"))
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == b"400", head
+    assert f"the Content-Length header {length!r} is not a number of bytes" in payload.decode("utf-8")
