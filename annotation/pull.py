@@ -3,7 +3,8 @@
 Writes, in the annotation folder:
 - labelstudio-export.json: Label Studio's JSON export, tasks and annotations ordered by id, keys sorted, indented, so
   that git diffs show what changed (only `created_ago`, a restatement of `created_at` relative to now, is dropped);
-- labelstudio.jsonl: one Annotation line per sentence and annotator (annotator = the user's e-mail, labels in schema
+- labelstudio.jsonl: one Annotation line per sentence and annotator (annotator = the user's pseudonym, see
+  annotation/pseudonyms.py: never an e-mail address in git; labels in schema
   order, "none" as no labels; `extra.label_studio` holds the task and annotation ids and, for an annotation made from
   a model's prediction, that prediction's id, model_version, score and choices);
 - pull-report.json: every annotation that did not make it into labelstudio.jsonl, and why.
@@ -25,6 +26,7 @@ from policytag.labels import LABEL_NAMES, NONE_CHOICE
 from policytag.records import Annotation, Sentence, atomic_writer, write_jsonl
 
 from annotation import connection
+from annotation.pseudonyms import Pseudonyms, mapping_path
 from annotation.agreement import write_agreement
 from annotation.labeling_config import CONTROL
 
@@ -96,18 +98,21 @@ def _without_key(value, key: str):
 
 
 def normalise(export: list[dict], emails: dict[int, str], sentences: list[Sentence],
-              project_id: int = 0, predictions: Mapping[int, dict] | None = None) -> PullResult:
+              project_id: int = 0, predictions: Mapping[int, dict] | None = None,
+              pseudonyms: Pseudonyms | None = None) -> PullResult:
     """Annotations of the export as policytag Annotations, in sentence order, and the problems of the others.
 
     `predictions` (prediction id -> Label Studio's prediction) resolve the prediction an annotation was made from
-    (see _prediction_link); an annotation's own record of the prediction shown is used without them."""
+    (see _prediction_link); an annotation's own record of the prediction shown is used without them. Annotators
+    are named by `pseudonyms` (default: pseudonyms made in memory)."""
+    pseudonyms = pseudonyms if pseudonyms is not None else Pseudonyms()
     known = {sentence.id: sentence for sentence in sentences}
     problems: list[Problem] = []
     candidates: dict[tuple[str, str], list[tuple[str, int, dict, Annotation]]] = defaultdict(list)
     for task in export:
         sentence_id = task.get("data", {}).get("sentence_id", "")
         for item in task.get("annotations", []):
-            annotator = connection.annotator_name(_email(item.get("completed_by"), emails))
+            annotator = pseudonyms.name(connection.annotator_name(_email(item.get("completed_by"), emails)))
             choices = tuple(choice for result in item.get("result") or []
                             if result.get("from_name") == CONTROL and result.get("type") == "choices"
                             for choice in result.get("value", {}).get("choices", []))
@@ -205,7 +210,9 @@ def pull(client: "LabelStudio", sentences: list[Sentence], out_dir: str | Path,
         emails = connection.user_emails(client)
         predictions = parent_predictions(client, project.id, export)
     write_json(out_dir / EXPORT_FILE, export)
-    result = normalise(export, emails, sentences, project.id, predictions)
+    pseudonyms = Pseudonyms(mapping_path())
+    result = normalise(export, emails, sentences, project.id, predictions, pseudonyms)
+    pseudonyms.save()  # before the files that use them
     write_jsonl(out_dir / ANNOTATIONS_FILE, result.annotations)
     write_json(out_dir / REPORT_FILE, result.report())
     return result

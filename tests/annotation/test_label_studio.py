@@ -107,6 +107,7 @@ def test_push_twice_annotate_as_two_users_and_pull(label_studio, sentences_file,
     review, metrics = out / "review" / "ties.jsonl", tmp_path / "metrics" / "agreement.json"
     monkeypatch.setenv("LABEL_STUDIO_URL", label_studio.url)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.admin.token)
+    monkeypatch.setenv("POLICYTAG_PSEUDONYMS", str(tmp_path / "pseudonyms.json"))  # outside git, as in real use
     started = time.perf_counter()
     status = cli.main(["pull", "--project", "corpus", "--sentences", str(sentences_file), "--out", str(out),
                        "--review", str(review), "--metrics", str(metrics)])
@@ -115,15 +116,18 @@ def test_push_twice_annotate_as_two_users_and_pull(label_studio, sentences_file,
           f"pull + checks + review + agreement {pull_seconds:.2f} s")
     assert status == 1  # everything written, but some annotations need fixing
 
+    pseudonyms = json.loads((tmp_path / "pseudonyms.json").read_text())  # e-mail addresses never reach the files
+    ADMIN, SECOND_NAME = pseudonyms[label_studio.admin.email.lower()], pseudonyms[SECOND]
     lines = read_annotations(out / "labelstudio.jsonl")
+    assert not any("@" in a.annotator for a in lines)
     got = {(a.sentence_id, a.annotator): a.labels for a in lines}
     assert len(got) == len(lines) == 2 * len(BOTH) + 3
     for sentence, (a, b) in zip(sentences, BOTH):
-        assert got[(sentence.id, "admin@example.com")] == [x for x in LABEL_NAMES if x in a]
-        assert got[(sentence.id, SECOND)] == [x for x in LABEL_NAMES if x in b]
-    assert got[(sentences[5].id, "admin@example.com")] == ["privacy", "sovereignty"]
-    assert got[(sentences[14].id, "admin@example.com")] == ["sovereignty"]
-    assert got[(sentences[10].id, "admin@example.com")] == ["intellectual_property"]
+        assert got[(sentence.id, ADMIN)] == [x for x in LABEL_NAMES if x in a]
+        assert got[(sentence.id, SECOND_NAME)] == [x for x in LABEL_NAMES if x in b]
+    assert got[(sentences[5].id, ADMIN)] == ["privacy", "sovereignty"]
+    assert got[(sentences[14].id, ADMIN)] == ["sovereignty"]
+    assert got[(sentences[10].id, ADMIN)] == ["intellectual_property"]
     assert lines[0].text == sentences[0].text and lines[0].article_id == sentences[0].article_id
 
     report = json.loads((out / "pull-report.json").read_text())
@@ -131,20 +135,20 @@ def test_push_twice_annotate_as_two_users_and_pull(label_studio, sentences_file,
                                   "unknown_label": 1, "unknown_sentence": 1}
     kinds = {(p["kind"], p["sentence_id"], p["annotator"]) for p in report["not_written"]}
     assert kinds == {
-        ("cancelled", sentences[12].id, "admin@example.com"),
-        ("empty", sentences[15].id, SECOND),
-        ("none_with_label", sentences[13].id, SECOND),
-        ("superseded", sentences[14].id, "admin@example.com"),
-        ("unknown_label", sentences[11].id, SECOND),
-        ("unknown_sentence", retired.id, "admin@example.com"),
+        ("cancelled", sentences[12].id, ADMIN),
+        ("empty", sentences[15].id, SECOND_NAME),
+        ("none_with_label", sentences[13].id, SECOND_NAME),
+        ("superseded", sentences[14].id, ADMIN),
+        ("unknown_label", sentences[11].id, SECOND_NAME),
+        ("unknown_sentence", retired.id, ADMIN),
     }
 
     ties = {row["sentence_id"]: row for row in read_jsonl(review)}
     assert {sid: row["tied_labels"] for sid, row in ties.items()} == {
         sentences[1].id: ["sovereignty"], sentences[6].id: ["taxation"], sentences[9].id: ["censorship_demand"]}
     assert ties[sentences[1].id]["labels"] == ["censorship_demand"]
-    assert ties[sentences[1].id]["votes"] == {"admin@example.com": ["censorship_demand"],
-                                              SECOND: ["censorship_demand", "sovereignty"]}
+    assert ties[sentences[1].id]["votes"] == {ADMIN: ["censorship_demand"],
+                                              SECOND_NAME: ["censorship_demand", "sovereignty"]}
 
     agreement = json.loads(metrics.read_text())
     print("agreement:", json.dumps(agreement, sort_keys=True))
@@ -172,7 +176,7 @@ def test_push_twice_annotate_as_two_users_and_pull(label_studio, sentences_file,
     assert cli.main(["apply-review", str(decisions), "--annotations", str(out), "--project", "corpus",
                      "--log", str(log)]) == 0
     actions = [entry["action"] for entry in read_jsonl(log)]
-    assert actions[0] == "corrected admin@example.com's annotation in Label Studio"
+    assert actions[0] == f"corrected {ADMIN}'s annotation in Label Studio"
     assert actions[1].startswith("adjudicated between") and actions[2] == "kept"
     cli.main(["pull", "--project", "corpus", "--sentences", str(sentences_file), "--out", str(out),
               "--review", str(review), "--metrics", str(metrics)])

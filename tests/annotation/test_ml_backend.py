@@ -194,11 +194,11 @@ def test_pull_links_an_annotation_to_the_prediction_it_was_made_from(sentences):
         {"id": 12, "completed_by": 3, "result": [choices_result(["none"])], "parent_prediction": None,
          "prediction": {}, "task": 1},
     ]}]
-    emails = {1: "a@example.com", 2: "b@example.com", 3: "c@example.com"}
+    emails = {1: "a@policytag.invalid", 2: "b@policytag.invalid", 3: "c@policytag.invalid"}  # annotators a, b, c
     links = {a.annotator: a.extra["label_studio"].get("prediction")
              for a in normalise(export, emails, sentences, predictions={41: prediction}).annotations}
     linked = {"id": 41, "model_version": "abc", "score": 0.25, "choices": ["privacy"]}
-    assert links == {"a@example.com": linked, "b@example.com": linked, "c@example.com": None}
+    assert links == {"a": linked, "b": linked, "c": None}
     unresolved = normalise(export, emails, sentences).annotations[0].extra["label_studio"]["prediction"]
     assert unresolved == {"id": 41}
 
