@@ -158,8 +158,8 @@ def start(args: argparse.Namespace) -> int:
             sessions.record_pid(directory, ML_BACKEND, ml.pid)
             started.append(ML_BACKEND)
         if ls_pid is None:
-            _say(f"starting Label Studio at {session.url}" + (" (first start: the database is set up, about a "
-                                                              "minute)" if first else ""))
+            _say(f"starting Label Studio at {session.url}" + (" (first start of this session: about a minute when "
+                                                              "the database is new)" if first else ""))
             log = directory / "label-studio.log"
             offset = log.stat().st_size if log.exists() else 0
             data, home = (sessions.make_private_dir(directory / name) for name in ("data", "home"))
