@@ -112,9 +112,9 @@ def run_job(args: argparse.Namespace, labels: Sequence[str], model_version: str,
                 skipped.append(result)
                 progress.write(f"skipped: {result.reason}")
                 continue
-            writer.write(result)
-            if html:
+            if html:  # the page first: an article counts as done once its summary is written
                 html.write(result)
+            writer.write(result)
             replaced += result.summary.article_id in done
             articles += 1
             sentences += len(result.sentences)
