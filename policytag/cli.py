@@ -53,7 +53,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     try:
         return run_tag(args)
     except KeyboardInterrupt:  # before any article was tagged (the job itself says more when it is stopped)
-        print("interrupted before tagging started; nothing was written", file=sys.stderr)
+        print("interrupted before tagging started; run the same command again to tag", file=sys.stderr)
         return 130
 
 

@@ -76,9 +76,16 @@ def check_outputs(args: argparse.Namespace) -> str | None:
     for name in args.inputs:
         if name != "-" and Path(name).resolve() in written:
             return f"--out {out} would overwrite the input {name}; choose another --out"
-    if summaries.exists() and not out.exists() and not journal_path(summaries).exists():
-        return (f"--out {out}: {summaries} exists without {out.name}, so it is another output's or {out.name} was "
-                f"removed; move or delete {summaries.name}, or choose another --out")
+    if not journal_path(summaries).exists():  # no run to go on with: the two files are one output's, or none
+        if summaries.exists() and not out.exists():
+            return (f"--out {out}: {summaries} exists without {out.name}, so it is another output's or {out.name} "
+                    f"was removed; move or delete {summaries.name}, or choose another --out")
+        if out.exists() and not summaries.exists():
+            legacy = out.with_name(out.name.split(".")[0] + SUMMARIES_SUFFIX)
+            hint = (f" (if {legacy.name} holds its summaries, as policytag named them before, rename it to "
+                    f"{summaries.name})" if legacy.exists() else "")
+            return (f"--out {out} exists without its summaries {summaries.name}, so it cannot be resumed and would "
+                    f"be replaced{hint}; move {out.name} away or choose another --out")
     if args.html:
         html = Path(args.html)
         if html.exists() and not html.is_dir():

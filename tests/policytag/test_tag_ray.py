@@ -121,6 +121,18 @@ def test_ray_engine_matches_local_engine(ray_session, tiny_classifier, raw_dir, 
     assert tag(raw_dir, "--out", out, *model, "--engine", "ray") == 0
     assert scored_rounds == [] and out.read_bytes() == before
 
+    # An edited article (same id, another text) is tagged again, and its old rows are replaced, not kept beside.
+    edited = tmp_path / "in" / "edited.jsonl"
+    edited.write_text(json.dumps({"id": "r2", "text": "Regulators asked TikTok to verify the age of children.",
+                                  "outlet": "Y", "date": "2021-01-01"}) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert tag(edited, "--out", out, *model, "--engine", "ray") == 0
+    assert "tagged 1 sentences of 1 articles" in capsys.readouterr().err
+    rows = read_jsonl(out)
+    assert [r["text"] for r in rows if r["article_id"] == "r2"] == [
+        "Regulators asked TikTok to verify the age of children."]
+    assert len(rows) == len(sentences) and len(read_jsonl(summaries_path(out))) == len(order)
+
     # The default precision on a CPU (int8, ONNX Runtime) in one actor of both CPUs: close to fp32.
     int8 = tmp_path / "int8" / "tagged.jsonl"
     assert tag(records, "--out", int8, "--model", tiny_classifier, "--engine", "ray", "--actors", 1) == 1

@@ -136,7 +136,8 @@ def test_pages_have_unique_stable_names_and_the_index_links_each_article(tiny_cl
 
 @pytest.mark.parametrize("case, message", [
     ("out-folder", "is a folder"), ("html-file", "is a file"), ("summaries-name", "are for the article summaries"),
-    ("out-is-input", "would overwrite the input"), ("orphan-summaries", "exists without")])
+    ("out-is-input", "would overwrite the input"), ("orphan-summaries", "exists without t.jsonl"),
+    ("out-without-summaries", "exists without its summaries")])
 def test_bad_outputs_are_refused_before_any_work(in123, tmp_path, capsys, case, message):
     out, extra = tmp_path / "t.jsonl", []
     if case == "out-folder":
@@ -148,8 +149,11 @@ def test_bad_outputs_are_refused_before_any_work(in123, tmp_path, capsys, case, 
         out = tmp_path / "r.articles.jsonl"
     elif case == "out-is-input":
         out = in123
-    else:
+    elif case == "orphan-summaries":  # another output's (or t.jsonl was removed): it would be replaced
         summaries_path(out).write_text("{}\n")
+    else:  # a table of another tool's, or an output whose summaries were removed: it would be replaced
+        out = tmp_path / "t.csv"
+        out.write_text("id,text\n")
     # the model does not exist: the check comes first, before the model is loaded or any input read
     assert tag(in123, "--out", out, "--model", tmp_path / "no-model", *extra) == 2
     err = capsys.readouterr().err
