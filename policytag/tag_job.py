@@ -142,8 +142,8 @@ def run_job(args: argparse.Namespace, labels: Sequence[str], model_version: str,
     seconds = time.perf_counter() - started
     print(f"tagged {sentences} sentences of {articles} articles in {seconds:.1f} s "
           f"({sentences / max(seconds, 1e-9):.0f} sentences/s, {description}); "
-          f"{replaced} changed articles tagged again (old rows replaced); "
-          f"{len(done) - replaced} articles already done; {len(skipped)} inputs skipped -> {args.out}",
+          + (f"{replaced} changed articles tagged again (old rows replaced); " if replaced else "")
+          + f"{len(done) - replaced} articles already done; {len(skipped)} inputs skipped -> {args.out}",
           file=sys.stderr)
     for item in skipped:
         print(f"skipped: {item.reason}", file=sys.stderr)
