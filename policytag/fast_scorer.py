@@ -4,10 +4,13 @@ classifier (the reference the faster paths are checked against).
 The int8 path: the classifier is exported once with torch.onnx (inputs input_ids and attention_mask, output
 logits, dynamic batch and sequence axes), checked against PyTorch, and quantised with ONNX Runtime's dynamic
 quantisation: weights int8 per output channel, with the reduced 7-bit range (CPUs without VNNI multiply uint8
-activations by int8 weights in saturating 16-bit sums; 7-bit weights cannot saturate), activations quantised at
-run time. On an AVX2 CPU without VNNI, with multilingual-e5-small: full-range int8 weights moved scores by up to
-0.2 (saturation); uint8 weights ran about 20% slower than int8 with the reduced range and agreed no better;
-ONNX Runtime's transformer fusions (fused attention) gained under 5%, within noise, so they are not used.
+activations by int8 weights in saturating 16-bit sums; 7-bit weights cannot saturate). Its activations are then
+quantised per token, not per batch, and the int8 scorer batches sentences of one token count only
+(`policytag.int8_graph`), so that a sentence's scores are the same bit for bit whatever else is in its batch: a
+resumed run, another batch size or another order gives the same labels. On an AVX2 CPU without VNNI, with
+multilingual-e5-small: full-range int8 weights moved scores by up to 0.2 (saturation); uint8 weights ran about
+20% slower than int8 with the reduced range and agreed no better; ONNX Runtime's transformer fusions (fused
+attention) gained under 5%, within noise, so they are not used.
 
 The exported model is cached outside the classifier directory, under `cache_dir()`, keyed by the classifier's
 weights and config: models/classifier is a DVC output, and a file written into it marks the train stage as
@@ -35,6 +38,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from policytag.int8_graph import same_length_batches
 from policytag.labels import validate_labels
 from policytag.model import (
     WEIGHTS_FILE,
@@ -49,7 +53,7 @@ from policytag.model import (
 
 PRECISIONS = ("auto", "fp32", "int8", "bf16")
 INT8_BATCH_SIZE = 32
-"""Sentences per ONNX Runtime call: batches are length-sorted, so small ones waste little on padding."""
+"""At most this many sentences per ONNX Runtime call; a call holds sentences of one token count only."""
 CPU_BATCH_SIZE, GPU_BATCH_SIZE = 64, 1024
 """Sentences per PyTorch forward pass by default, on a CPU and on a GPU."""
 GPU_MAX_TOKENS, GPU_WIDTH_MULTIPLE = 1 << 16, 8
@@ -61,7 +65,8 @@ synchronisation, so calls are large there."""
 GPU_SLICE = 16384
 """On a GPU, the sentences of one predict_proba call are tokenised this many at a time, each slice in a
 background thread while the GPU works through the slice before."""
-ONNX_RECIPE = "torch.onnx dynamo opset18 eager-attention | quantize_dynamic QInt8 per_channel reduce_range | v1"
+ONNX_RECIPE = ("torch.onnx dynamo opset18 eager-attention | quantize_dynamic QInt8 per_channel reduce_range | "
+               "per-token activations, row-wise pooling | v2")
 """What the cached file is; change it when the export or quantisation changes, so that old caches are not used."""
 ONNX_FILE = "model.int8.onnx"
 CACHE_ENV = "POLICYTAG_CACHE_DIR"
@@ -219,8 +224,11 @@ def _probe_inputs(config: SentenceTaggerConfig) -> tuple[np.ndarray, np.ndarray]
 def export_int8_onnx(model_dir: str | os.PathLike, out_path: str | os.PathLike) -> Path:
     """Export the classifier in `model_dir` to ONNX, check it against PyTorch, quantise it to int8 and write it
     to `out_path` atomically (a partial file never has the final name)."""
+    import onnx
     import onnxruntime
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from policytag.int8_graph import check_batch_invariance, per_token_activations, row_wise_pooling
 
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -251,6 +259,12 @@ def export_int8_onnx(model_dir: str | os.PathLike, out_path: str | os.PathLike) 
         with _quiet():
             quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=True,
                              reduce_range=True)
+        quantized = row_wise_pooling(per_token_activations(onnx.load(str(int8_path))))
+        onnx.save(quantized, str(int8_path))
+        session = onnxruntime.InferenceSession(str(int8_path), providers=["CPUExecutionProvider"])
+        check_batch_invariance(session, model.config.encoder_config.vocab_size,
+                               model.config.encoder_config.pad_token_id or 0)
+        del session
         (work / "export.json").write_text(json.dumps({
             "recipe": ONNX_RECIPE, "model_version": weights_version(model_dir), "torch": torch.__version__,
             "onnxruntime": onnxruntime.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -264,7 +278,8 @@ def export_int8_onnx(model_dir: str | os.PathLike, out_path: str | os.PathLike) 
 
 class OnnxScorer:
     """The classifier as an int8 ONNX Runtime session on the CPU; tokenises with the classifier's own tokenizer
-    (as policytag.model.tokenize does), sorts sentences by token count, pads each batch only to its longest."""
+    (as policytag.model.tokenize does) and scores sentences of one token count at a time (nothing padded), so that
+    a sentence's scores do not depend on the other sentences of the call."""
 
     def __init__(self, model_dir: str | os.PathLike, batch_size: int = INT8_BATCH_SIZE, threads: int | None = None):
         import onnxruntime
@@ -313,8 +328,7 @@ class OnnxScorer:
         """Sigmoid scores [len(texts), len(labels)], in input order."""
         texts = list(texts)
         scores = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        for rows, input_ids, attention_mask in padded_batches(self.token_ids(texts), self.token_ids.pad_id,
-                                                              self.batch_size):
+        for rows, input_ids, attention_mask in same_length_batches(self.token_ids(texts), self.batch_size):
             logits = self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
             scores[rows] = sigmoid(logits)
         return scores

@@ -27,6 +27,7 @@ from policytag.fast_scorer import (  # noqa: E402
     load_scorer,
     padded_batches,
 )
+from policytag.int8_graph import same_length_batches  # noqa: E402
 from policytag.model import (  # noqa: E402
     Classifier,
     ClassifierError,
@@ -86,17 +87,37 @@ def test_int8_scores_and_decisions_agree_with_fp32(int8, fp32, texts):
     assert (decided == expected).mean() >= 0.95
 
 
-def test_any_batching_and_order_gives_the_scores_of_the_same_sentences(tiny_classifier, fp32, texts, cache):
-    small_batches = load_scorer(tiny_classifier, precision="int8", batch_size=3)
-    assert not small_batches.exported
-    order = np.random.default_rng(1).permutation(len(texts))
+@pytest.mark.parametrize("seed", range(5))
+def test_a_sentence_scores_the_same_bit_for_bit_in_any_batch_order_size_and_company(int8, fp32, texts, seed):
+    """The int8 path (the default on a CPU) quantises activations per token and batches sentences of one length
+    only, so a resumed run, another batch size or another order cannot change a sentence's scores or labels."""
+    generator = np.random.default_rng(seed)
+    reference = int8.predict_proba(texts)
     long_sentence = " ".join(texts)  # far beyond max_length tokens: truncated, as in training
-    shuffled = [texts[i] for i in order] + [long_sentence]
-    got = small_batches.predict_proba(shuffled)
-    # Activations are quantised per batch, so scores may move a little with the company a sentence keeps.
+    picked = generator.choice(len(texts), size=len(texts) + 40)  # a random order, with repeats
+    shuffled = [texts[i] for i in picked] + [long_sentence]
+    splits = np.sort(generator.choice(np.arange(1, len(shuffled)), size=int(generator.integers(0, 8)), replace=False))
+    original_batch_size = int8.batch_size
+    try:
+        int8.batch_size = int(generator.integers(1, 48))
+        got = np.concatenate([int8.predict_proba(part) for part in np.split(np.array(shuffled, dtype=object), splits)])
+    finally:
+        int8.batch_size = original_batch_size
+    np.testing.assert_array_equal(got[:-1], reference[picked])
+    assert np.array_equal(got >= int8.thresholds, np.concatenate([reference[picked], got[-1:]]) >= int8.thresholds)
     assert np.abs(got - fp32.predict_proba(shuffled)).max() < MAX_DIFFERENCE
-    assert np.abs(small_batches.predict_proba(texts[:1]) - fp32.predict_proba(texts[:1])).max() < MAX_DIFFERENCE
-    assert small_batches.predict_proba([]).shape == (0, len(fp32.labels))
+    assert int8.predict_proba([]).shape == (0, len(fp32.labels))
+
+
+def test_same_length_batches_pad_nothing_and_hold_every_sentence_once():
+    lengths = np.random.default_rng(3).integers(1, 40, 300)
+    token_ids = [list(range(10 * n, 11 * n)) for n in lengths]
+    batches = list(same_length_batches(token_ids, 7))
+    rows = np.concatenate([batch_rows for batch_rows, _, _ in batches])
+    assert sorted(rows.tolist()) == list(range(len(token_ids)))
+    for batch_rows, input_ids, attention_mask in batches:
+        assert len(batch_rows) <= 7 and attention_mask.all() and len(set(lengths[batch_rows])) == 1
+        assert [input_ids[k].tolist() for k in range(len(batch_rows))] == [token_ids[i] for i in batch_rows]
 
 
 def test_the_export_is_cached_outside_the_classifier_and_reused(int8, tiny_classifier, cache, monkeypatch):

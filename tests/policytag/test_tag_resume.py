@@ -3,6 +3,7 @@ article id and content hash, pages never overwrite each other, nothing partial i
 random points and resumed ends byte for byte where an uninterrupted run does, in every output format."""
 
 import json
+import os
 import random
 import re
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from policytag.cli import main
+from policytag.fast_scorer import CACHE_ENV
 from policytag.tag_html import page_name
 from policytag.tag_outputs import journal_path, summaries_path
 
@@ -257,6 +259,7 @@ from policytag import fast_scorer, tag_outputs
 tag_outputs.SYNC_SECONDS = 0  # every article synced as it is written: a kill can land between any two
 fast_scorer.CALL_SENTENCES = 8  # many small scoring calls, so that there is time to land in
 from policytag.cli import main
+from policytag.fast_scorer import CACHE_ENV
 sys.exit(main(sys.argv[1:]))
 """
 KILLS = 5
@@ -284,12 +287,19 @@ def lines(path: Path) -> int:
         return -1
 
 
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory) -> Path:
+    """The int8 export of the tiny classifier, made once for this module, not in the user's cache."""
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", ["fp32"])  # int8 too, once its scores do not depend on the batch
-@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+@pytest.mark.parametrize("fmt, precision", [("jsonl", "auto"), ("csv", "auto"), ("parquet", "auto"),
+                                            ("jsonl", "fp32")])  # auto: int8 on a CPU, the default
 def test_killed_and_resumed_runs_end_byte_identical_to_a_clean_run(tiny_classifier, many, tmp_path, fmt,
-                                                                   precision):
-    env_cwd = {"cwd": REPO, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
+                                                                   precision, onnx_cache):
+    env = {**os.environ, CACHE_ENV: str(onnx_cache)}
+    env_cwd = {"cwd": REPO, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "env": env}
     clean_out, clean_pages = tmp_path / "clean" / f"tagged.{fmt}", tmp_path / "clean-pages"
     started = time.monotonic()
     clean = subprocess.run(tag_command(many, clean_out, tiny_classifier, precision, clean_pages), timeout=600,
