@@ -221,9 +221,10 @@ def _probe_inputs(config: SentenceTaggerConfig) -> tuple[np.ndarray, np.ndarray]
     return ids, mask
 
 
-def export_int8_onnx(model_dir: str | os.PathLike, out_path: str | os.PathLike) -> Path:
+def export_int8_onnx(model_dir: str | os.PathLike, out_path: str | os.PathLike, per_token: bool = True) -> Path:
     """Export the classifier in `model_dir` to ONNX, check it against PyTorch, quantise it to int8 and write it
-    to `out_path` atomically (a partial file never has the final name)."""
+    to `out_path` atomically (a partial file never has the final name). `per_token=False` keeps ONNX Runtime's
+    per-batch activation scales (benchmarks/int8_per_token.py compares the two)."""
     import onnx
     import onnxruntime
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -259,12 +260,12 @@ def export_int8_onnx(model_dir: str | os.PathLike, out_path: str | os.PathLike) 
         with _quiet():
             quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=True,
                              reduce_range=True)
-        quantized = row_wise_pooling(per_token_activations(onnx.load(str(int8_path))))
-        onnx.save(quantized, str(int8_path))
-        session = onnxruntime.InferenceSession(str(int8_path), providers=["CPUExecutionProvider"])
-        check_batch_invariance(session, model.config.encoder_config.vocab_size,
-                               model.config.encoder_config.pad_token_id or 0)
-        del session
+        if per_token:
+            onnx.save(row_wise_pooling(per_token_activations(onnx.load(str(int8_path)))), str(int8_path))
+            session = onnxruntime.InferenceSession(str(int8_path), providers=["CPUExecutionProvider"])
+            check_batch_invariance(session, model.config.encoder_config.vocab_size,
+                                   model.config.encoder_config.pad_token_id or 0)
+            del session
         (work / "export.json").write_text(json.dumps({
             "recipe": ONNX_RECIPE, "model_version": weights_version(model_dir), "torch": torch.__version__,
             "onnxruntime": onnxruntime.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
