@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from annotation import local_server, session as sessions
@@ -150,13 +151,23 @@ def start(args: argparse.Namespace) -> int:
     sessions.make_private_dir(directory)
     sessions.write_session(directory, session)  # before Label Studio starts: it makes the account from it
 
-    started = []
+    unchanged = _fingerprint(args, model) == session.pushed
+    started: list[str] = []
+    ml = None
+
+    def start_backend():
+        process = local_server.start_ml_backend(model, "127.0.0.1", ml_port, directory / "serve-ml.log")
+        sessions.record_pid(directory, ML_BACKEND, process.pid)
+        started.append(ML_BACKEND)
+        return process
+
+    def wait_for_backend() -> None:
+        if ml is not None:
+            local_server.wait_until_up(ml, session.ml_url, directory / "serve-ml.log", "the ML backend (serve-ml)")
+
     try:
-        ml = None
-        if model and ml_pid is None:
-            ml = local_server.start_ml_backend(model, "127.0.0.1", ml_port, directory / "serve-ml.log")
-            sessions.record_pid(directory, ML_BACKEND, ml.pid)
-            started.append(ML_BACKEND)
+        if model and ml_pid is None and not unchanged:  # loads while Label Studio starts, for the push to come
+            ml = start_backend()
         if ls_pid is None:
             _say(f"starting Label Studio at {session.url}" + (" (first start of this session: about a minute when "
                                                               "the database is new)" if first else ""))
@@ -168,17 +179,20 @@ def start(args: argparse.Namespace) -> int:
             process = local_server.start_label_studio(binary, args.host, port, env, log)
             sessions.record_pid(directory, LABEL_STUDIO, process.pid)
             started.append(LABEL_STUDIO)
+        plan = None if unchanged else _plan_push(args, sentences, model)
+        if ls_pid is None:
             local_server.wait_until_up(process, session.url, log, "Label Studio", offset)
         elif not local_server.is_up(session.url):
             raise StartError(f"Label Studio (process {ls_pid}) runs but does not answer at {session.url}; "
                              f"`policytag annotate stop`, then start again (log: {directory / 'label-studio.log'})")
-        if ml is not None:
-            log = directory / "serve-ml.log"
-            local_server.wait_until_up(ml, session.ml_url, log, "the ML backend (serve-ml)")
+        if model and ml_pid is None and ml is None:  # a later start: Label Studio first, the model after it
+            ml = start_backend()
         client = _connect(session, directory)
-        project_id = _update_project(client, session, directory, args, sentences, model)
+        project_id = _update_project(client, session, directory, args, sentences, model, plan)
         if model and local_server.is_loopback(args.host):
-            _connect_backend(client, project_id, session.ml_url)
+            _connect_backend(client, project_id, session.ml_url, wait_for_backend)
+        if not unchanged:
+            wait_for_backend()
     except BaseException:
         for name in started:  # what this call started goes; the data directory stays as it is
             pid, _ = sessions.recorded_pid(directory, name)
@@ -234,9 +248,14 @@ def _pull_model(model: Path) -> None:
     _say(f"{model} is missing; trying `dvc pull train` ...")
     try:
         subprocess.run([dvc, "pull", "--quiet", "train"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=300)
+                       stderr=subprocess.DEVNULL, timeout=300, env=_with_venv_path())
     except (OSError, subprocess.TimeoutExpired):
         pass
+
+
+def _with_venv_path() -> dict[str, str]:
+    """This environment's programs first on the PATH: DVC stages call `policytag`."""
+    return {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
 
 
 def _sentences(path: Path, raw: Path):
@@ -245,7 +264,11 @@ def _sentences(path: Path, raw: Path):
     if not path.exists() and path == SENTENCES and Path("dvc.yaml").exists():
         _say(f"{path} is missing; segmenting the articles (`dvc repro segment`) ...")
         dvc = shutil.which("dvc") or str(Path(sys.executable).parent / "dvc")
-        subprocess.run([dvc, "repro", "--quiet", "segment"], stdin=subprocess.DEVNULL)
+        done = subprocess.run([dvc, "repro", "--quiet", "segment"], stdin=subprocess.DEVNULL, env=_with_venv_path(),
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise StartError(f"`dvc repro segment` failed ({last}); run it yourself to see why")
     if not path.exists():
         raise StartError(f"{path}: no such sentences file; run `dvc repro segment` (or pass --sentences FILE)")
     return read_sentences(path)
@@ -272,7 +295,7 @@ def _fingerprint(args: argparse.Namespace, model: Path | None) -> str:
     paths = [args.sentences, *sorted(args.annotations.glob("*.jsonl"))] if args.annotations.is_dir() else [
         args.sentences]
     if model:
-        paths += [model / "config.json", model / "thresholds.json"]
+        paths += [model / "config.json", model / "thresholds.json", *sorted(model.glob("*.safetensors"))]
     for path in paths:
         stat = path.stat()
         digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
@@ -281,44 +304,69 @@ def _fingerprint(args: argparse.Namespace, model: Path | None) -> str:
     return digest.hexdigest()[:32]
 
 
-def _update_project(client, session: Session, directory: Path, args, sentences, model: Path | None) -> int:
-    from annotation.connection import find_project, label_studio_errors
-    from annotation.push import push, read_articles
+@dataclass
+class PushPlan:
+    """What a push sends: the sentences in order, their predictions, and the fingerprint of its inputs."""
 
-    fingerprint = _fingerprint(args, model)
-    with label_studio_errors(session.url):
-        project = find_project(client, args.project)
-    if project is not None and fingerprint == session.pushed:
-        _say(f"project {args.project!r} is up to date (nothing changed since the last push)")
-        return project.id
+    fingerprint: str
+    sentences: list
+    predictions: dict | None = None
+    thresholds: dict | float = 0.5
+    model_version: str = ""
+
+
+def _plan_push(args, sentences, model: Path | None) -> PushPlan:
+    """The unlabelled sentences, in suggest order with the model's scores when there is a model. Runs while Label
+    Studio starts: ranking with the classifier is most of a first start's own work."""
     annotated = _annotated(args.annotations)
-    todo = [s for s in sentences if s.id not in annotated]
-    predictions, thresholds, version = None, 0.5, ""
-    if model and todo:
+    plan = PushPlan(_fingerprint(args, model), [s for s in sentences if s.id not in annotated])
+    if model and plan.sentences:
         from policytag.model import Classifier, ClassifierError
 
         from annotation.suggest import suggest
 
-        _say(f"ranking {len(todo)} unlabelled sentences with {model} (suggest order) ...")
+        _say(f"ranking {len(plan.sentences)} unlabelled sentences with {model} (suggest order) ...")
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # a core left for Label Studio, starting meanwhile
         try:
             classifier = Classifier.load(model, device="cpu")
+            queue = suggest(sentences, classifier, args.annotations, limit=args.limit)
         except ClassifierError as error:
             raise StartError(f"{error} (or start with --no-model)") from None
-        queue = suggest(sentences, classifier, args.annotations, limit=args.limit)
+        finally:
+            torch.set_num_threads(threads)
         by_id = {s.id: s for s in sentences}
-        todo = [by_id[item.sentence_id] for item in queue]
-        predictions = {item.sentence_id: item.scores for item in queue}
-        thresholds = dict(zip(classifier.labels, map(float, classifier.thresholds)))
-        version = classifier.model_version
+        plan.sentences = [by_id[item.sentence_id] for item in queue]
+        plan.predictions = {item.sentence_id: item.scores for item in queue}
+        plan.thresholds = dict(zip(classifier.labels, map(float, classifier.thresholds)))
+        plan.model_version = classifier.model_version
     elif args.limit is not None:
-        todo = todo[:args.limit]
-    if not todo:
+        plan.sentences = plan.sentences[:args.limit]
+    return plan
+
+
+def _update_project(client, session: Session, directory: Path, args, sentences, model: Path | None,
+                    plan: PushPlan | None) -> int:
+    """Create or update the project and push `plan` (made now when none was made ahead: the inputs had not
+    changed, but the project is missing)."""
+    from annotation.connection import find_project, label_studio_errors
+    from annotation.push import push, read_articles
+
+    with label_studio_errors(session.url):
+        project = find_project(client, args.project)
+    if project is not None and plan is None:
+        _say(f"project {args.project!r} is up to date (nothing changed since the last push)")
+        return project.id
+    plan = plan or _plan_push(args, sentences, model)
+    if not plan.sentences:
         _say(f"every sentence of {args.sentences} is labelled in {args.annotations}: nothing new to push")
-    result = push(client, todo, read_articles(args.raw), title=args.project, predictions=predictions,
-                  thresholds=thresholds, model_version=version, annotators_per_task=args.annotators_per_task,
-                  progress=_say)
+    result = push(client, plan.sentences, read_articles(args.raw), title=args.project, predictions=plan.predictions,
+                  thresholds=plan.thresholds, model_version=plan.model_version,
+                  annotators_per_task=args.annotators_per_task, progress=_say)
     _say(f"push: {result.summary()}")
-    session.pushed = fingerprint
+    session.pushed = plan.fingerprint
     sessions.write_session(directory, session)
     return result.project_id
 
@@ -329,13 +377,16 @@ def _annotated(folder: Path) -> set[str]:
     return {a.sentence_id for a in read_annotation_dir(folder)} if folder.is_dir() else set()
 
 
-def _connect_backend(client, project_id: int, url: str) -> None:
+def _connect_backend(client, project_id: int, url: str, wait_for_backend) -> None:
+    """Connect the backend at `url` to the project unless it is connected already (Label Studio checks a new
+    backend's /health and /setup, so `wait_for_backend` is called first)."""
     from annotation.connection import label_studio_errors
 
     with label_studio_errors(str(client._client_wrapper.get_base_url())):
         backends = list(client.ml.list(project=project_id))
         if any(backend.url == url for backend in backends):
             return
+        wait_for_backend()
         ours = [backend for backend in backends if backend.title == BACKEND_TITLE]
         if ours:
             client.ml.update(ours[0].id, url=url)
@@ -354,7 +405,8 @@ def _print_ready(session: Session, directory: Path, first: bool, model: Path | N
         f"  log in:   {session.email}",
         f"            {password}",
         f"  project:  {args.project}" + (f"; live predictions from {model} at {session.ml_url}" if model else
-                                          "; no model: tasks without predictions"),
+                                          "; no model: tasks without predictions")
+        + ("" if not model or local_server.is_up(session.ml_url) else " (loading the model; `annotate status`)"),
         "next: open the address in a browser, log in, open the project and press 'Label All Tasks';",
         "      `policytag annotate pull` brings the annotations into data/annotations/ (no variables to set);",
         "      `policytag annotate status` shows the progress; `policytag annotate stop` stops the servers.",
