@@ -1,4 +1,5 @@
-"""`policytag annotate push|pull`: the command-line side of annotation.push and annotation.pull.
+"""`policytag annotate push|pull|suggest|review|apply-review`: the command-line side of annotation.push and
+annotation.pull (and `start|stop|status`, the local session: annotation.start).
 
 policytag/cli.py calls add_subcommands() on its `annotate` parser's subparsers; each subcommand sets `run` to a
 function of the parsed arguments that returns the exit status. `python -m annotation push|pull ...` runs the same.

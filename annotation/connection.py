@@ -34,8 +34,9 @@ def connect(url: str | None = None, api_key: str | None = None, timeout: float =
 
     url = url or os.environ.get(URL_VARIABLE)
     api_key = api_key or os.environ.get(KEY_VARIABLE)
+    session_file = None
     if not url and not api_key:  # neither given: the local session of `policytag annotate start`, if any
-        url, api_key = _local_session()
+        url, api_key, session_file = _local_session()
     if not url:
         raise LabelStudioError(f"{URL_VARIABLE} is not set; set it to the Label Studio address, "
                                "e.g. http://localhost:8080 (or start a local session: `policytag annotate start`)")
@@ -43,19 +44,26 @@ def connect(url: str | None = None, api_key: str | None = None, timeout: float =
         raise LabelStudioError(f"{KEY_VARIABLE} is not set; set it to your access token "
                                "(Label Studio: Account & Settings)")
     client = LabelStudio(base_url=url.rstrip("/"), api_key=api_key, timeout=timeout, max_retries=0)
-    with label_studio_errors(url):
-        client.users.whoami()
+    try:
+        with label_studio_errors(url):
+            client.users.whoami()
+    except LabelStudioError as error:
+        if session_file is None:
+            raise
+        raise LabelStudioError(f"the local session's Label Studio ({session_file}) cannot be used: "
+                               f"{str(error).split('; ')[0]}; start it with `policytag annotate start`, or set "
+                               f"{URL_VARIABLE} and {KEY_VARIABLE} for another server") from None
     return client
 
 
-def _local_session() -> tuple[str | None, str | None]:
+def _local_session() -> tuple[str | None, str | None, object]:
     from annotation.session import SessionError, local_credentials
 
     try:
         found = local_credentials()
     except SessionError as error:
         raise LabelStudioError(str(error)) from None
-    return found[:2] if found else (None, None)
+    return found if found else (None, None, None)
 
 
 def base_url(client: "LabelStudio") -> str:

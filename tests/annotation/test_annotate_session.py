@@ -212,6 +212,9 @@ def test_stop_bad_input_and_a_fast_later_start(session, tmp_path):
     assert stopped.returncode == 0 and "stopped serve-ml" in stopped.stderr and "label-studio" in stopped.stderr
     assert not list(session.data_dir.glob("*.pid"))
     before = snapshot(session.data_dir)
+    offline = session.command("annotate", "pull", "--sentences", str(session.sentences), "--out", str(tmp_path / "x"))
+    assert offline.returncode == 1 and "the local session's Label Studio" in offline.stderr
+    assert "start it with `policytag annotate start`" in offline.stderr
 
     with socket.socket() as taken:  # a port in use
         taken.bind(("127.0.0.1", 0))
