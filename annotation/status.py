@@ -44,6 +44,7 @@ def status(directory: Path, title: str, sentences_path: Path) -> int:
 def _progress(session, title: str, sentences_path: Path) -> list[str]:
     from annotation.agreement import agreement
     from annotation.connection import connect, find_project, label_studio_errors, user_emails
+    from annotation.pseudonyms import Pseudonyms, mapping_path
     from annotation.pull import export_project, normalise
 
     client = connect(session.url, session.token)
@@ -61,7 +62,9 @@ def _progress(session, title: str, sentences_path: Path) -> list[str]:
         from policytag.records import read_sentences
 
         export = export_project(client, project.id)
-        result = normalise(export, user_emails(client), read_sentences(sentences_path), project.id)
+        # pull's pseudonyms, read only: a name status has not seen before is not written down here
+        result = normalise(export, user_emails(client), read_sentences(sentences_path), project.id,
+                           pseudonyms=Pseudonyms(mapping_path()))
     per_annotator = Counter(a.annotator for a in result.annotations)
     lines.append("done per annotator: " + ", ".join(f"{name} {n}" for name, n in sorted(per_annotator.items())))
     per_label = Counter(label for a in result.annotations for label in a.labels)
