@@ -15,14 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from policytag.active_learning import informativeness, rank, rarity_weights
-from policytag.labels import LABEL_NAMES
 from policytag.records import atomic_writer
+from training.artifacts import write_json
+from training.metrics import macro_f1
+from training.params import SimulateParams, load_section
 
 STRATEGIES = ("active", "random")
 
@@ -47,19 +49,6 @@ def predict(models, vectors: np.ndarray) -> np.ndarray:
                             for m in models])
 
 
-def macro_f1(gold: np.ndarray, predicted: np.ndarray) -> float:
-    """Mean F1 over the labels with at least one positive in `gold`."""
-    scores = []
-    for column in range(gold.shape[1]):
-        if gold[:, column].sum() == 0:
-            continue
-        tp = float((gold[:, column] * predicted[:, column]).sum())
-        fp = float(((1 - gold[:, column]) * predicted[:, column]).sum())
-        fn = float((gold[:, column] * (1 - predicted[:, column])).sum())
-        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-    return float(np.mean(scores)) if scores else 0.0
-
-
 def next_batch(strategy: str, models, vectors: np.ndarray, gold: np.ndarray, labelled: list[int],
                unlabelled: list[int], batch: int, diversity: float, rng: np.random.Generator) -> list[int]:
     if strategy == "random":
@@ -77,7 +66,8 @@ def learning_curve(strategy: str, vectors: np.ndarray, gold: np.ndarray, pool: l
     curve = []
     while True:
         models = fit_head(vectors[labelled], gold[labelled], seed)
-        curve.append((len(labelled), macro_f1(gold[test], (predict(models, vectors[test]) >= 0.5).astype(float))))
+        predicted = (predict(models, vectors[test]) >= 0.5).astype(float)
+        curve.append((len(labelled), macro_f1(gold[test], predicted, present_only=True)))
         if not unlabelled or len(labelled) >= budget:
             return curve
         chosen = next_batch(strategy, models, vectors, gold, labelled, unlabelled, batch, diversity, rng)
@@ -90,7 +80,8 @@ def labels_to_reach(curve: list[tuple[int, float]], target: float) -> int | None
 
 
 def simulate(vectors: np.ndarray, gold: np.ndarray, pool: list[int], test: list[int], settings: dict) -> dict:
-    full = macro_f1(gold[test], (predict(fit_head(vectors[pool], gold[pool], 0), vectors[test]) >= 0.5).astype(float))
+    full = macro_f1(gold[test], (predict(fit_head(vectors[pool], gold[pool], 0), vectors[test]) >= 0.5).astype(float),
+                    present_only=True)
     target = settings["target_fraction"] * full
     runs = {strategy: [] for strategy in STRATEGIES}
     for repetition in range(settings["repetitions"]):
@@ -119,12 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plots", type=Path, default=Path("plots/active_learning"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/active_learning.json"))
     args = parser.parse_args(argv)
-    from datasets import load_from_disk
+    from training.data import load_dataset_dict
+    from training.encoder import Encoder
 
-    from training.baseline import Encoder
-
-    settings = yaml.safe_load(args.params.read_text())["simulate"]
-    dataset = load_from_disk(str(args.dataset))
+    settings = asdict(load_section(args.params, SimulateParams))
+    dataset = load_dataset_dict(args.dataset)
     rows = [row for split in ("train", "validation", "test") for row in dataset[split]]
     test_size = len(dataset["test"])
     gold = np.array([row["labels"] for row in rows], dtype=float)
@@ -136,9 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dump(curve, handle, indent=1)
     _picture(result, args.plots.parent / "active_learning.png")
     summary = {key: value for key, value in result.items() if key != "curves"}
-    with atomic_writer(args.metrics) as handle:
-        json.dump(summary, handle, indent=1)
-        handle.write("\n")
+    write_json(args.metrics, summary)
     print(f"simulate: target macro-F1 {result['target_macro_f1']} ({settings['target_fraction']:.0%} of "
           f"{result['full_pool_macro_f1']} with all {len(pool)} pool labels): active learning needs "
           f"{result['labels_to_target']['active']} labels, random order {result['labels_to_target']['random']}",

@@ -35,16 +35,14 @@ from evaluation.plots import (
 )
 from evaluation.report import conclusions, render_report
 from policytag.labels import LABEL_NAMES
-from policytag.records import JsonlError, atomic_writer, read_jsonl
-from training.baseline import (
-    DEFAULT_BACKBONE,
-    BaselineError,
-    load_dataset_dict,
-    load_params,
-    load_predictor,
-    split_arrays,
-)
+from policytag.records import atomic_writer
+from training.artifacts import write_json
+from training.baseline import load_predictor
 from training.crossval import all_rows, in_schema_order
+from training.data import DatasetError, load_dataset_dict, split_arrays
+from training.out_of_fold import OutOfFoldError, read_out_of_fold
+from training.params import CrossvalParams, EvaluateParams, ParamsError, read_params, section_params
+from training.predictors import DEFAULT_BACKBONE, BaselineError
 from training.thresholds import apply_thresholds
 
 MODELS = ("transformer", "transformer_int8", "tfidf", "zeroshot")
@@ -106,27 +104,16 @@ def score_test(model: str, test, classifier_dir: Path, baseline_dir: Path, backb
 def read_crossval(path: Path, texts_by_id: dict[str, str]) -> Scored:
     """A crossval stage output (<name>.jsonl, and <name>.params.json beside it when present)."""
     try:
-        records = list(read_jsonl(path))
-    except JsonlError as error:
-        raise EvaluationError(f"{error}; rerun `dvc repro crossval`") from None
-    if not records:
-        raise EvaluationError(f"{path} is empty; rerun `dvc repro crossval`")
-    try:
-        ids = [r["id"] for r in records]
-        gold = np.array([[name in r["labels"] for name in LABEL_NAMES] for r in records], dtype=np.float64)
-        scores = np.array([[r["probabilities"][name] for name in LABEL_NAMES] for r in records], dtype=np.float64)
-        thresholds = np.array([[r["thresholds"][name] for name in LABEL_NAMES] for r in records], dtype=np.float64)
-        folds = np.array([int(r["fold"]) for r in records])
-    except (KeyError, TypeError, ValueError) as error:
-        raise EvaluationError(f"{path}: a line lacks {error} (id, fold, labels, probabilities and thresholds per "
-                              "label expected); rerun `dvc repro crossval`") from None
+        run = read_out_of_fold(path)
+    except OutOfFoldError as error:
+        raise EvaluationError(str(error)) from None
+    ids = run.ids
     unknown = [i for i in ids if i not in texts_by_id]
     if unknown or len(set(ids)) != len(ids):
         raise EvaluationError(f"{path} does not match the dataset ({len(unknown)} unknown ids, "
                               f"{len(ids) - len(set(ids))} repeated); rerun `dvc repro crossval`")
-    params_path = path.with_name(path.name[: -len(".jsonl")] + ".params.json")
-    params = json.loads(params_path.read_text(encoding="utf-8")) if params_path.is_file() else None
-    return Scored(path.stem, ids, [texts_by_id[i] for i in ids], gold, scores, thresholds, folds, params)
+    return Scored(path.stem, ids, [texts_by_id[i] for i in ids], run.gold, run.scores, run.thresholds, run.folds,
+                  run.run_facts())
 
 
 def model_metrics(scored: Scored) -> dict:
@@ -148,12 +135,6 @@ def rounded(value):
     if isinstance(value, float):
         return round(value, DIGITS)
     return value
-
-
-def write_json(path: Path, value) -> None:
-    with atomic_writer(path) as handle:
-        json.dump(value, handle, indent=1, ensure_ascii=False)
-        handle.write("\n")
 
 
 def read_classifier_facts(classifier_dir: Path) -> dict:
@@ -256,13 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log = lambda message: print(f"evaluate: {message}", file=sys.stderr)  # noqa: E731
     try:
-        params = load_params(args.params)
-        settings = params.get("evaluate") or {}
-        models = list(settings.get("models", MODELS))
+        params = read_params(args.params)
+        models = list(section_params(EvaluateParams, params.get("evaluate")).models)
         dataset = load_dataset_dict(args.dataset)
         results = evaluate(dataset, models, args.classifier, args.baseline, args.crossval, args.backbone, log)
         facts = {"classifier": read_classifier_facts(args.classifier),
-                 "folds": (params.get("crossval") or {}).get("folds"),
+                 "folds": section_params(CrossvalParams, params.get("crossval")).folds,
                  "dataset_sizes": {name: len(split) for name, split in dataset.items()}}
         metrics = write_outputs(results, args.metrics, args.plots, args.report, facts)
         everything = all_rows(dataset)
@@ -271,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.metrics / "groups.json", groups)
         with args.report.open("a", encoding="utf-8") as handle:
             handle.write(conclusions(groups, metrics) + group_table(groups))
-    except (EvaluationError, BaselineError, OSError) as error:
+    except (EvaluationError, BaselineError, DatasetError, ParamsError, OSError) as error:
         print(f"evaluate: error: {error}", file=sys.stderr)
         return 1
     for split in SPLITS:

@@ -10,7 +10,6 @@ and its per-sentence label quality scores. The suspects, worst first, are writte
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -18,14 +17,8 @@ import numpy as np
 
 from policytag.labels import LABEL_NAMES
 from policytag.records import atomic_writer, read_jsonl, write_jsonl
-
-
-def load_out_of_fold(path: Path) -> tuple[list[dict], np.ndarray]:
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no out-of-fold predictions; run `dvc repro crossval` first")
-    records = list(read_jsonl(path))
-    probabilities = np.array([[r["probabilities"][name] for name in LABEL_NAMES] for r in records])
-    return records, probabilities
+from training.artifacts import write_json
+from training.out_of_fold import OutOfFoldError, read_out_of_fold
 
 
 def find_suspects(records: list[dict], probabilities: np.ndarray, top: int = 20) -> list[dict]:
@@ -87,11 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=20, help="queue this many lowest-quality sentences as well")
     args = parser.parse_args(argv)
     try:
-        records, probabilities = load_out_of_fold(args.crossval / f"{args.model}.jsonl")
-    except (FileNotFoundError, KeyError, ValueError) as error:
+        run = read_out_of_fold(args.crossval / f"{args.model}.jsonl")
+    except OutOfFoldError as error:
         print(f"review-labels: error: {error}", file=sys.stderr)
         return 1
-    suspects = find_suspects(records, probabilities, args.top)
+    records = run.records
+    suspects = find_suspects(records, run.scores, args.top)
     texts = {row["id"]: row["text"] for row in read_jsonl(args.sentences)}
     for item in suspects:
         item["text"] = texts.get(item["sentence_id"], "")
@@ -100,11 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         handle.write(report(suspects, texts, args.model, len(records)))
     per_label = {name: sum(name in s["added_by_model"] or name in s["dropped_by_model"] for s in suspects)
                  for name in LABEL_NAMES}
-    with atomic_writer(args.metrics) as handle:
-        json.dump({"model": args.model, "sentences": len(records),
-                   "label_issues": sum(item["flagged"] for item in suspects), "review_queue": len(suspects),
-                   "issues_per_label": per_label}, handle, indent=1)
-        handle.write("\n")
+    write_json(args.metrics, {"model": args.model, "sentences": len(records),
+                              "label_issues": sum(item["flagged"] for item in suspects), "review_queue": len(suspects),
+                              "issues_per_label": per_label})
     print(f"review-labels: {sum(item['flagged'] for item in suspects)} label issues flagged among {len(records)} "
           f"sentences; review queue of {len(suspects)} -> {args.queue}, {args.report}", file=sys.stderr)
     return 0

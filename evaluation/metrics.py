@@ -12,6 +12,9 @@ from typing import Sequence
 import numpy as np
 
 from policytag.labels import LABEL_NAMES
+from training.metrics import macro_f1
+
+__all__ = ["average_precision", "confusion", "macro_f1", "micro_f1", "per_label", "pr_curve", "summary"]
 
 
 def _matrices(gold, predicted) -> tuple[np.ndarray, np.ndarray]:
@@ -49,14 +52,6 @@ def micro_f1(gold, predicted) -> float:
     counts = confusion(gold, predicted, [str(k) for k in range(np.asarray(gold).shape[1])]).values()
     return scores_from_counts(sum(c["tp"] for c in counts), sum(c["fp"] for c in counts),
                               sum(c["fn"] for c in counts))["f1"]
-
-
-def macro_f1(gold, predicted, present_only: bool = False) -> float:
-    """Mean per-label F1; with `present_only`, over the labels that have a gold positive (0.0 if none has)."""
-    gold, predicted = _matrices(gold, predicted)
-    scores = per_label(gold, predicted, [str(k) for k in range(gold.shape[1])]).values()
-    kept = [s["f1"] for s in scores if s["support"] or not present_only]
-    return float(np.mean(kept)) if kept else 0.0
 
 
 def summary(gold, predicted, labels: Sequence[str] = LABEL_NAMES) -> dict:

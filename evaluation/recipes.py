@@ -23,16 +23,17 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from evaluation.metrics import macro_f1, per_label
 from policytag.labels import LABEL_NAMES
 from policytag.records import atomic_writer
-from training.baseline import DEFAULT_BACKBONE, load_dataset_dict
-from training.classifier_thresholds import read_out_of_fold
+from training.artifacts import directory_hash, write_json
 from training.crossval import cross_fitted_thresholds, cross_validate, crossval_rows
+from training.data import load_dataset_dict
+from training.out_of_fold import out_of_fold, read_out_of_fold
+from training.params import CrossvalParams, RecipesParams, TrainParams, read_params, section_params
+from training.predictors import DEFAULT_BACKBONE
 from training.thresholds import apply_thresholds
-from training.train import TrainParams, directory_hash
 
 CURRENT = "current"
 
@@ -69,11 +70,9 @@ def run_variant(dataset, params: dict, folds: int, seed: int, backbone: Path,
 
 
 def scores_of_records(records: list[dict], dataset) -> dict:
-    gold = np.array([[name in r["labels"] for name in LABEL_NAMES] for r in records], dtype=float)
-    scores = np.array([[r["probabilities"][name] for name in LABEL_NAMES] for r in records])
-    thresholds = np.array([[r["thresholds"][name] for name in LABEL_NAMES] for r in records])
+    run = out_of_fold(records)
     lang_of = dict(zip(dataset["id"], dataset["lang"]))
-    return scores_by_group(gold, apply_thresholds(scores, thresholds), [lang_of[r["id"]] for r in records])
+    return scores_by_group(run.gold, apply_thresholds(run.scores, run.thresholds), [lang_of[i] for i in run.ids])
 
 
 def crossval_stage_run(crossval_dir: Path, params: dict, dataset_version: str, folds: int, seed: int) -> list | None:
@@ -86,18 +85,18 @@ def crossval_stage_run(crossval_dir: Path, params: dict, dataset_version: str, f
     if (facts.get("params"), facts.get("dataset_version"), facts.get("folds"), facts.get("seed")) != (
             params, dataset_version, folds, seed):
         return None
-    return [json.loads(line) for line in (crossval_dir / "transformer.jsonl").open(encoding="utf-8")]
+    return read_out_of_fold(crossval_dir / "transformer.jsonl").records
 
 
 def blend_scores(crossval_dir: Path, dataset, weight: float) -> dict:
     """weight x transformer + (1 - weight) x zero-shot, on the crossval stage's out-of-fold scores."""
-    gold, transformer, folds = read_out_of_fold(crossval_dir / "transformer.jsonl")
-    _, zeroshot, zeroshot_folds = read_out_of_fold(crossval_dir / "zeroshot.jsonl")
-    if not np.array_equal(folds, zeroshot_folds):
+    transformer = read_out_of_fold(crossval_dir / "transformer.jsonl")
+    zeroshot = read_out_of_fold(crossval_dir / "zeroshot.jsonl")
+    if not np.array_equal(transformer.folds, zeroshot.folds):
         raise ValueError(f"{crossval_dir}: transformer and zeroshot were cross-validated on different folds")
-    mixed = weight * transformer + (1 - weight) * zeroshot
+    gold, folds, ids = transformer.gold, transformer.folds, transformer.ids
+    mixed = weight * transformer.scores + (1 - weight) * zeroshot.scores
     thresholds = cross_fitted_thresholds(gold, mixed, folds)
-    ids = [json.loads(line)["id"] for line in (crossval_dir / "transformer.jsonl").open(encoding="utf-8")]
     lang_of = dict(zip(dataset["id"], dataset["lang"]))
     return scores_by_group(gold, apply_thresholds(mixed, thresholds), [lang_of[i] for i in ids])
 
@@ -147,12 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these variants (and keep the others' "
                                                                    "recorded results)")
     args = parser.parse_args(argv)
-    params = yaml.safe_load(args.params.read_text(encoding="utf-8")) or {}
-    settings = params.get("recipes") or {}
-    crossval = params.get("crossval") or {}
-    folds, seed = int(crossval.get("folds", 5)), int(crossval.get("seed", 13))
+    params = read_params(args.params)
+    settings = section_params(RecipesParams, params.get("recipes"))
+    crossval = section_params(CrossvalParams, params.get("crossval"))
+    folds, seed = crossval.folds, crossval.seed
     base = params.get("train") or {}
-    variants = [{"name": CURRENT, "params": {}}, *(settings.get("variants") or [])]
+    variants = [{"name": CURRENT, "params": {}}, *settings.variants]
     dataset = crossval_rows(load_dataset_dict(args.dataset))
     version = directory_hash(args.dataset)
     results = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
@@ -176,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             _write(args.out, results, args.report, version)
             print(f"recipes: {name}: macro-F1 {scores['macro_f1']:.3f} (en {scores.get('macro_f1_en', 0):.3f}, "
                   f"vi {scores.get('macro_f1_vi', 0):.3f})", file=sys.stderr)
-        for weight in settings.get("blends") or []:
+        for weight in settings.blends:
             current_key = variant_key(asdict(TrainParams.from_dict(base)), version, folds, seed)
             key = f"blend-{float(weight)}-{current_key}"
             if key not in results and (args.crossval / "zeroshot.jsonl").is_file():
@@ -193,9 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 def _write(out: Path, results: dict, report: Path, dataset_version: str) -> None:
     """All results to the metrics file; to the report, grouped by the dataset version they were measured on (this
     one first): variants are comparable only on the same data and folds."""
-    with atomic_writer(out) as handle:
-        json.dump(results, handle, indent=1, ensure_ascii=False)
-        handle.write("\n")
+    write_json(out, results)
     versions = list(dict.fromkeys([dataset_version, *(r.get("dataset_version", "") for r in results.values())]))
     sections = [render({key: r for key, r in results.items() if r.get("dataset_version") == version}, version)
                 for version in versions if any(r.get("dataset_version") == version for r in results.values())]

@@ -14,25 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from policytag.labels import LABEL_NAMES
-from policytag.records import JsonlError, read_jsonl
+from training.out_of_fold import OutOfFoldError, read_out_of_fold
 from training.thresholds import MIN_POSITIVES, out_of_fold_thresholds
 
 
 class ThresholdSourceError(ValueError):
     """Out-of-fold scores that cannot give the classifier's thresholds; the message says what to rerun."""
-
-
-def read_out_of_fold(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gold [rows, labels], scores [rows, labels] and folds [rows] of a crossval stage output."""
-    try:
-        records = list(read_jsonl(path))
-    except (JsonlError, OSError) as error:
-        raise ThresholdSourceError(f"{error}; run `dvc repro crossval` first") from None
-    if not records:
-        raise ThresholdSourceError(f"{path} is empty; run `dvc repro crossval`")
-    gold = np.array([[name in r["labels"] for name in LABEL_NAMES] for r in records], dtype=np.float64)
-    scores = np.array([[r["probabilities"][name] for name in LABEL_NAMES] for r in records], dtype=np.float64)
-    return gold, scores, np.array([int(r["fold"]) for r in records])
 
 
 def thresholds_from_crossval(crossval_dir: Path, run: str, params: dict, step: float,
@@ -51,6 +38,10 @@ def thresholds_from_crossval(crossval_dir: Path, run: str, params: dict, step: f
         raise ThresholdSourceError(f"{facts_path}: the cross-validated recipe differs from train's ({shown}); "
                                    f"make params.yaml crossval.models entry {run!r} use the train params, then "
                                    "`dvc repro`")
-    gold, scores, folds = read_out_of_fold(crossval_dir / f"{run}.jsonl")
-    thresholds, stability = out_of_fold_thresholds(gold, scores, folds, step, min_positives)
+    try:
+        predictions = read_out_of_fold(crossval_dir / f"{run}.jsonl")
+    except OutOfFoldError as error:
+        raise ThresholdSourceError(str(error)) from None
+    thresholds, stability = out_of_fold_thresholds(predictions.gold, predictions.scores, predictions.folds, step,
+                                                   min_positives)
     return thresholds, {LABEL_NAMES[k]: facts for k, facts in stability.items()}

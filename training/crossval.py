@@ -10,24 +10,23 @@ out-of-fold scores (training/thresholds.py), so no sentence's own label sets the
 and seed are `crossval.folds` and `crossval.seed`; with the transformer, the frozen bottom layers' output is
 computed once and shared by every fold.
 
-Model kinds (`crossval.models`): `tfidf` and `zeroshot` (training/baseline.py, params `baseline.<kind>`) and
-`transformer` (training.train.fit, params `train`, imported only when asked for). An entry may also be a variant,
-`{name: transformer_random_head, kind: transformer, params: {head_init: random}}`: the kind's params with those
-overrides, so that an ablation is measured on the same folds. Each entry writes models/crossval/<name>.jsonl: one
-line per sentence, in dataset order, with its fold, out-of-fold scores and the fold's thresholds per label, and its
-gold labels (names); and <name>.params.json, the kind and the params it was fitted with. The evaluate stage turns
-these into metrics.
+Model kinds (`crossval.models`): `tfidf` and `zeroshot` (training/tfidf.py and training/zeroshot.py, params
+`baseline.<kind>`) and `transformer` (training.fit.fit, params `train`, imported only when asked for). An entry may
+also be a variant, `{name: transformer_random_head, kind: transformer, params: {head_init: random}}`: the kind's
+params with those overrides, so that an ablation is measured on the same folds. Each entry writes
+models/crossval/<name>.jsonl: one line per sentence, in dataset order, with its fold, out-of-fold scores and the
+fold's thresholds per label, and its gold labels (names); and <name>.params.json, the kind and the params it was
+fitted with. The evaluate stage turns these into metrics.
 `python -m training.crossval --dataset data/dataset --backbone models/backbone --out models/crossval`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -35,28 +34,26 @@ import numpy as np
 
 from policytag.labels import LABEL_NAMES
 from policytag.records import atomic_directory, write_jsonl
-from training.baseline import (
-    DEFAULT_BACKBONE,
-    TFIDF_DEFAULTS,
-    ZEROSHOT_DEFAULTS,
-    BaselineError,
-    Predictor,
-    fit_tfidf,
-    fit_zeroshot,
-    load_dataset_dict,
-    load_params,
-    settings_from,
-    split_arrays,
+from training.artifacts import directory_hash, write_json
+from training.data import DatasetError, load_dataset_dict, split_arrays
+from training.params import (
+    CrossvalParams,
+    TfidfParams,
+    TrainParams,
+    ZeroshotParams,
+    read_params,
+    section_params,
 )
+from training.predictors import DEFAULT_BACKBONE, BaselineError, Predictor, kind_settings
 from training.splits import k_folds
+from training.tfidf import fit_tfidf
 from training.thresholds import DEFAULT_STEP, MIN_POSITIVES, tune_thresholds
-
-DEFAULTS = {"models": ["tfidf", "zeroshot", "transformer"], "folds": 5, "seed": 13}
+from training.zeroshot import fit_zeroshot
 
 
 @dataclass
 class TransformerPredictor:
-    """training.train.fit's result seen as a Predictor: scores in schema order, the thresholds it tuned."""
+    """training.fit.fit's result seen as a Predictor: scores in schema order, the thresholds it tuned."""
 
     model: object
     thresholds: np.ndarray
@@ -69,8 +66,8 @@ class TransformerPredictor:
 
 def fit_transformer(train, validation, params: dict | None = None, backbone_dir: str | os.PathLike = DEFAULT_BACKBONE,
                     state_cache: dict | None = None, **_) -> TransformerPredictor:
-    """Fine-tune the transformer (training.train.fit: early stopping and thresholds on `validation`)."""
-    from training.train import fit  # torch training; only when the transformer is cross-validated
+    """Fine-tune the transformer (training.fit.fit: early stopping and thresholds on `validation`)."""
+    from training.fit import fit  # torch training; only when the transformer is cross-validated
 
     model, thresholds, history = fit(train, validation, dict(params or {}), backbone_dir, state_cache=state_cache)
     if not hasattr(model, "predict_proba"):  # a SentenceTagger: score it the way the tagger does
@@ -107,7 +104,7 @@ class Run:
 
 def runs_from(params: dict) -> list[Run]:
     """The entries of params.yaml crossval.models, with each kind's params (and a variant's overrides)."""
-    entries = (params.get("crossval") or {}).get("models", DEFAULTS["models"])
+    entries = section_params(CrossvalParams, params.get("crossval")).models
     runs = []
     for entry in entries:
         if isinstance(entry, str):
@@ -131,13 +128,9 @@ def runs_from(params: dict) -> list[Run]:
 def effective_params(kind: str, params: dict) -> dict:
     """The params a kind is fitted with once its defaults are filled in (what <name>.params.json records)."""
     if kind == "tfidf":
-        return settings_from(params, TFIDF_DEFAULTS, "baseline.tfidf")
+        return kind_settings(TfidfParams, params)
     if kind == "zeroshot":
-        return settings_from(params, ZEROSHOT_DEFAULTS, "baseline.zeroshot")
-    from dataclasses import asdict
-
-    from training.train import TrainParams
-
+        return kind_settings(ZeroshotParams, params)
     return asdict(TrainParams.from_dict(params))
 
 
@@ -220,16 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("models/crossval"))
     args = parser.parse_args(argv)
     try:
-        params = load_params(args.params)
-        settings = {**DEFAULTS, **(params.get("crossval") or {})}
-        unknown = sorted(set(settings) - set(DEFAULTS))
-        if unknown:
-            raise BaselineError(f"params.yaml crossval: unknown key(s) {', '.join(unknown)}; known: {', '.join(DEFAULTS)}")
-        folds, seed = int(settings["folds"]), int(settings["seed"])
+        params = read_params(args.params)
+        settings = section_params(CrossvalParams, params.get("crossval"))
+        folds, seed = settings.folds, settings.seed
         runs = runs_from(params)
         dataset = crossval_rows(load_dataset_dict(args.dataset))
-        from training.train import directory_hash
-
         dataset_version = directory_hash(args.dataset)
         with atomic_directory(args.out) as build:
             for run in runs:
@@ -239,9 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                 write_jsonl(build / f"{run.name}.jsonl", records)
                 run_facts = {"name": run.name, "kind": run.kind, "params": effective_params(run.kind, run.params),
                              "folds": folds, "seed": seed, "dataset_version": dataset_version}
-                (build / f"{run.name}.params.json").write_text(json.dumps(run_facts, indent=1) + "\n",
-                                                               encoding="utf-8")
-    except (BaselineError, OSError, ValueError) as error:
+                write_json(build / f"{run.name}.params.json", run_facts)
+    except (BaselineError, DatasetError, OSError, ValueError) as error:
         print(f"crossval: error: {error}", file=sys.stderr)
         return 1
     print(f"crossval: {', '.join(run.name for run in runs)} x {folds} grouped folds over {len(dataset)} rows "

@@ -14,43 +14,24 @@ import argparse
 import json
 import sys
 from collections import Counter
-from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from policytag.annotations import read_annotation_dir, resolve
 from policytag.labels import LABEL_NAMES, to_multi_hot
 from policytag.records import read_jsonl, read_sentences, write_jsonl
 from policytag.text import normalise_text
 from training.dataset_card import render_card
+from training.artifacts import write_json
 from training.documents import Document, SourcesError, read_sources
+from training.params import DatasetParams, load_section
 from training.splits import RowFacts, row_strata, train_validation_test
 
 SPLITS = ("train", "validation", "test", "held_out_translations")
 """held_out_translations: translations of validation and test documents; no split uses them (cross-validation
 folds that train on their source documents do)."""
 SOURCES_FILE = "sources.csv"
-
-
-@dataclass(frozen=True)
-class DatasetParams:
-    """params.yaml `dataset:`: the fractions of documents held out for validation and test, and the seed."""
-
-    validation_fraction: float = 0.15
-    test_fraction: float = 0.2
-    seed: int = 13
-
-    @classmethod
-    def from_dict(cls, values: dict | None) -> "DatasetParams":
-        values = dict(values or {})
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ValueError(f"params.yaml dataset: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
-        return cls(float(values.get("validation_fraction", cls.validation_fraction)),
-                   float(values.get("test_fraction", cls.test_fraction)), int(values.get("seed", cls.seed)))
 
 
 def features():
@@ -235,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("data/dataset"))
     args = parser.parse_args(argv)
     try:
-        params = DatasetParams.from_dict((yaml.safe_load(args.params.read_text(encoding="utf-8")) or {}).get("dataset"))
+        params = load_section(args.params, DatasetParams)
         rows, left_out = labelled_rows(args.sentences, args.annotations, args.raw)
         if not rows:
             raise SourcesError(f"no annotated sentences: {args.annotations} has no labels for the sentences of "
@@ -244,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         documents = read_sources(args.raw / SOURCES_FILE)
         agreement = (json.loads(args.agreement.read_text(encoding="utf-8"))
                      if args.agreement and args.agreement.is_file() else None)
-    except (SourcesError, ValueError, OSError, yaml.YAMLError) as error:
+    except (SourcesError, ValueError, OSError) as error:
         print(f"dataset: error: {error}", file=sys.stderr)
         return 1
     save_dataset(dataset, args.out)
@@ -255,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
               "left_out": left_out}
     card = render_card(dataset, counts, documents, agreement, params, annotators(args.annotations))
     (args.out / "README.md").write_text(card, encoding="utf-8")
-    (args.out / "counts.json").write_text(json.dumps(counts, indent=1) + "\n")
+    write_json(args.out / "counts.json", counts)
     write_jsonl(args.out / "translation-differences.jsonl", differences)
     print(" ".join(f"{name}={counts['splits'][name]['sentences']}" for name in SPLITS), f"left out: {left_out}",
           file=sys.stderr)

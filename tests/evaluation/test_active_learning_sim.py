@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from evaluation.active_learning import labels_to_reach, macro_f1, simulate
+from evaluation.active_learning import labels_to_reach, simulate
+from training.metrics import macro_f1
 
 
 def test_active_order_needs_fewer_labels_than_random():
@@ -26,6 +27,7 @@ def test_active_order_needs_fewer_labels_than_random():
 
 def test_helpers():
     gold = np.array([[1, 0], [0, 0], [1, 0]], dtype=float)
-    assert macro_f1(gold, np.array([[1, 1], [0, 0], [0, 0]], dtype=float)) == 2 / 3  # label 2 has no positive
+    # label 2 has no positive
+    assert macro_f1(gold, np.array([[1, 1], [0, 0], [0, 0]], dtype=float), present_only=True) == 2 / 3
     assert labels_to_reach([(10, 0.2), (20, 0.5), (30, 0.7)], 0.5) == 20
     assert labels_to_reach([(10, 0.2)], 0.5) is None

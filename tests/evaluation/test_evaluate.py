@@ -15,7 +15,8 @@ from evaluation.report import head_section
 from policytag.labels import LABEL_NAMES
 from policytag.records import read_jsonl
 from training import baseline, crossval
-from training.baseline import load_predictor, split_arrays
+from training.baseline import load_predictor
+from training.data import split_arrays
 from training.thresholds import apply_thresholds
 
 MODELS = ["transformer", "transformer_int8", "tfidf", "zeroshot"]

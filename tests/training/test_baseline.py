@@ -18,8 +18,8 @@ from training.baseline import (
     fit_tfidf,
     fit_zeroshot,
     load_predictor,
-    split_arrays,
 )
+from training.data import split_arrays
 from training.thresholds import apply_thresholds, best_threshold, threshold_grid, tune_thresholds
 
 
@@ -207,7 +207,7 @@ def test_crossval_rejects_an_unknown_kind(keyword_dataset_dir, tmp_path, capsys)
 
 
 def test_crossval_of_the_transformer_uses_training_fit(keyword_dataset, tiny_backbone):
-    """Two folds, one epoch on the tiny backbone: the transformer path runs end to end through training.train.fit."""
+    """Two folds, one epoch on the tiny backbone: the transformer path runs end to end through training.fit.fit."""
     pytest.importorskip("training.train")
     rows = crossval.crossval_rows(keyword_dataset)
     records = crossval.cross_validate(rows, "transformer", folds=2, seed=13, params={"epochs": 1, "batch_size": 32},

@@ -148,4 +148,4 @@ def test_unknown_dataset_parameter_is_refused(annotated, sentences_file, raw_dir
         assert run_stage(tmp_path, sentences_file, raw_dir) == 1
     finally:
         (tmp_path / "params.yaml").write_text(PARAMS)
-    assert "unknown key(s) test_fractoin" in capsys.readouterr().err
+    assert "unknown dataset parameter(s) test_fractoin" in capsys.readouterr().err

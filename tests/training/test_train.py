@@ -17,7 +17,11 @@ from policytag.records import read_sentences
 from pseudo_documents import pseudo_document
 from training.dataset import build_dataset, dataset_row, save_dataset
 from training.thresholds import tune_thresholds
-from training.train import TrainParams, fit, initial_model, macro_f1, main, positive_weights
+from training.fit import fit, positive_weights
+from training.head_init import initial_model
+from training.metrics import macro_f1
+from training.params import TrainParams
+from training.train import main
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -169,7 +173,7 @@ def test_thresholds_come_from_the_recipes_out_of_fold_scores(dataset, tiny_backb
     """crossval of the train recipe, then train --crossval: the thresholds are the out-of-fold ones, their spread is
     recorded, the int8 export gets its own; a crossval run of another recipe is refused."""
     from training import crossval
-    from training.classifier_thresholds import read_out_of_fold
+    from training.out_of_fold import read_out_of_fold
     from training.thresholds import out_of_fold_thresholds
 
     save_dataset(dataset, tmp_path / "dataset")
@@ -180,7 +184,8 @@ def test_thresholds_come_from_the_recipes_out_of_fold_scores(dataset, tiny_backb
     assert crossval.main([*common, "--out", str(tmp_path / "crossval")]) == 0
     out = tmp_path / "classifier"
     assert main([*common, "--crossval", str(tmp_path / "crossval"), "--out", str(out)]) == 0
-    gold, scores, folds = read_out_of_fold(tmp_path / "crossval" / "transformer.jsonl")
+    predictions = read_out_of_fold(tmp_path / "crossval" / "transformer.jsonl")
+    gold, scores, folds = predictions.gold, predictions.scores, predictions.folds
     expected, _ = out_of_fold_thresholds(gold, scores, folds, TrainParams().threshold_step)
     stored = json.loads((out / THRESHOLDS_FILE).read_text())
     np.testing.assert_allclose(stored["thresholds"], expected, atol=1e-6)
@@ -215,7 +220,8 @@ def test_positive_weights_and_macro_f1():
     np.testing.assert_allclose(positive_weights(labels, cap=10.0), [10.0, 1.0, 10.0])
     np.testing.assert_allclose(positive_weights(labels, cap=100.0), [39.0, 1.0, 37.0 / 3])
     gold = np.array([[1, 0, 0], [0, 0, 1]])
-    assert macro_f1(gold, np.array([[1, 1, 0], [0, 0, 0]])) == 0.5  # the label with no positive is left out
+    # the label with no positive is left out
+    assert macro_f1(gold, np.array([[1, 1, 0], [0, 0, 0]]), present_only=True) == 0.5
     with pytest.raises(ValueError, match="unknown train parameter"):
         TrainParams.from_dict({"lr": 1e-3})
 
