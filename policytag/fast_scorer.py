@@ -1,21 +1,11 @@
 """Choosing how sentences are scored: int8 ONNX Runtime on a CPU, bf16 PyTorch on a GPU, or the fp32 PyTorch
 classifier (the reference the faster paths are checked against).
 
-The int8 path: the classifier is exported once with torch.onnx (inputs input_ids and attention_mask, output
-logits, dynamic batch and sequence axes), checked against PyTorch, and quantised with ONNX Runtime's dynamic
-quantisation: weights int8 per output channel, with the reduced 7-bit range (CPUs without VNNI multiply uint8
-activations by int8 weights in saturating 16-bit sums; 7-bit weights cannot saturate). Its activations are then
-quantised per token, not per batch, and the int8 scorer batches sentences of one token count only
-(`policytag.int8_graph`), so that a sentence's scores are the same bit for bit whatever else is in its batch: a
-resumed run, another batch size or another order gives the same labels. On an AVX2 CPU without VNNI, with
-multilingual-e5-small: full-range int8 weights moved scores by up to 0.2 (saturation); uint8 weights ran about
-20% slower than int8 with the reduced range and agreed no better; ONNX Runtime's transformer fusions (fused
-attention) gained under 5%, within noise, so they are not used.
-
-The exported model is cached outside the classifier directory, under `cache_dir()`, keyed by the classifier's
-weights and config: models/classifier is a DVC output, and a file written into it marks the train stage as
-changed (`dvc repro` would retrain, and delete the file). A retrained classifier has other weights, so it gets
-its own export; the same weights anywhere share one.
+The int8 path: the classifier exported once with torch.onnx, checked against PyTorch, quantised with ONNX Runtime
+(weights int8 per channel, reduced range; activations per token, policytag.int8_graph) and scored in batches of
+one token count, so a sentence's scores do not depend on its batch. The export is cached under `cache_dir()`,
+keyed by the weights, never inside the classifier directory (a DVC output). Why each choice:
+docs/architecture.md, "Scoring on a CPU".
 """
 
 from __future__ import annotations

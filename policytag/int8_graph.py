@@ -1,25 +1,9 @@
 """Rewrites of the quantised ONNX graph that make a sentence's int8 scores a function of that sentence alone.
 
-ONNX Runtime's dynamic quantisation computes one activation scale per tensor, over every token of every sentence
-in the batch (padding included), so a sentence's scores moved with its neighbours (by up to 0.12 on the trained
-classifier): a resumed run or a different batch size could give the same sentence other labels. Two rewrites fix
-that at the root:
-
-- `per_token_activations`: each DynamicQuantizeLinear (per tensor, asymmetric) becomes a per-token symmetric
-  quantisation: scale = max |x| / 127 over the token's hidden vector, zero point 128 (QuantizeLinear with one block
-  per row, opset 21), and the MatMulInteger -> Cast -> Mul(a_scale * b_scale) chain after it becomes ONNX
-  Runtime's MatMulIntegerToFloat with the weights' per-channel scales, followed by a Mul with the token's scale.
-  The integer products are exact, so each token's output depends on that token alone. A token's own scale is
-  also finer than one scale for the whole batch: on the trained classifier the mean distance from fp32 scores
-  halved.
-- `row_wise_pooling`: mean pooling's ReduceSum over the sequence axis sums in an order that depends on the batch
-  shape (it differed in the 7th digit); it becomes a batched MatMul of ones [B, 1, S] with the tokens [B, S, H],
-  which sums each sentence on its own.
-
-What is left is padding: attention over a padded row adds the padded positions (as exact zeros) in other SIMD
-lanes, which moves scores in the 6th digit, so the int8 scorer batches sentences of one token count only (no
-padding); then a sentence's scores are bit-for-bit the same whatever else is in its batch (`check_batch_invariance`
-proves it on every export).
+`per_token_activations`: one symmetric activation scale per token instead of one per batch (MatMulIntegerToFloat
+with the weights' per-channel scales, then the token's scale); `row_wise_pooling`: mean pooling as a batched
+MatMul, summing each sentence on its own. With batches of one token count (no padding), a sentence's scores are
+bit-for-bit the same in any batch (`check_batch_invariance`). Why: docs/architecture.md, "Scoring on a CPU".
 """
 
 from __future__ import annotations

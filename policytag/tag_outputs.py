@@ -1,26 +1,11 @@
 """Writing tagged output so that nothing done is lost, a re-run resumes, and only a finished run is published.
 
 Files: the sentences file OUT (JSON Lines, CSV or Parquet) and its article summaries (JSON Lines), named from
-the whole of OUT's name (summaries_path), so that two outputs never share one.
-
-While a run goes on, sentences and summaries are appended to journals beside them (`OUT.partial` and
-`SUMMARIES.partial`, always JSON Lines). An article counts as done once its summary line is in the journal; a
-summary holds its sentence count, so the summaries, in order, say which lines of the sentence journal are whose.
-Sentences are flushed after every article; about once a second (`SYNC_SECONDS`) the sentence journal is synced to
-disk and only then are the summaries of the articles it holds appended, so that a summary on disk always has its
-sentences on disk, even after a power cut (which loses at most that second's articles, done again on resume).
-
-Only a run that ends normally publishes: OUT and the summaries file are written whole from the journals (each by
-an atomic rename), then the summaries journal is removed, then the sentence journal. An interrupted run (Ctrl-C,
-an exception, a kill at any instant, in the middle of publishing too) leaves the journals, and the next run with
-the same --out goes on from them; a finished OUT is never replaced by a partial one.
-
-Resume: the next run keeps what is done (from the journals of an interrupted run, else from the finished OUT and
-summaries of an earlier one, read back into journals) and passes over an input article whose id, content hash
-(policytag.tagger.content_hash) and model version match its last summary. An article whose text changed is
-tagged again and its new rows are appended; publishing keeps each article's last version only, so old rows are
-replaced, not duplicated. The order is that of the journals, so a run killed and resumed any number of times
-publishes the same bytes as one that ran through.
+the whole of OUT's name (summaries_path), so that two outputs never share one. While a run goes on, rows go to
+journals beside them (`OUT.partial`, `SUMMARIES.partial`); a summary is appended only once its sentences are synced;
+only a run that ends normally publishes (atomic renames); resume passes over an article whose id, content hash and
+model version match its last summary, and an edited article's old rows are replaced. The protocol, step by step:
+docs/architecture.md, "Output that survives a kill".
 """
 
 from __future__ import annotations

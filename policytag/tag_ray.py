@@ -1,24 +1,11 @@
 """`policytag tag --engine ray`: the job of policytag.tag_run, with sentence scoring spread over a Ray cluster (or a
 local Ray instance).
 
-The driver (this process) reads and segments the inputs as a stream, exactly as the local engine does
-(policytag.tag_inputs.iter_inputs, policytag.tagger.segment_stream), and gathers them into rounds of about
---ray-window sentences. A round's sentence texts, sorted by length so that batches carry little padding, become a
-Ray Dataset that `map_batches` sends through a pool of actors, each loading one scorer once
-(policytag.fast_scorer.load_scorer; one GPU per actor when the cluster has GPUs, else a few CPUs). The scores
-come back to the driver, which builds each article with policytag.tagger.tag_article and hands the articles, in
-input order, to policytag.tag_job.run_job, the loop the local engine uses too: same files, same resume (by id and
-content hash), same pages, same skips, same Ctrl-C, same exit code.
-
-Ray Data has no source that streams from a driver-side generator, so one Dataset cannot span an input of unknown
-size: rounds bound the driver's memory, and the next round is read and segmented while the current one is scored.
-Each round starts its actor pool afresh, so rounds should be large next to a model load (--ray-window).
-
-Where it runs: RAY_ADDRESS names the cluster (`auto` on a node of it; a Ray job's entrypoint is given it); unset,
-a local instance on this machine's cores is started (address "local", so never someone else's instance on the same
-machine). Ray Data needs its driver on the cluster, so a Ray Client address (ray://) is refused with a message that
-says what to do instead. On a cluster, every node must import policytag (installed in the image, or the job's
-working_dir) and read --model: give a path on storage that every node mounts at the same place.
+The driver reads and segments the inputs as a stream, as the local engine does, in rounds of about --ray-window
+sentences; a round's texts go through a pool of scoring actors (Ray Data `map_batches`, one scorer per actor), and
+the articles, in input order, go to policytag.tag_job.run_job, the local engine's loop (same files, resume, pages,
+exit code). RAY_ADDRESS names the cluster (unset: a local instance; ray:// is refused). Why rounds, and what every
+node needs: docs/architecture.md, "The Ray engine".
 """
 
 from __future__ import annotations
