@@ -14,7 +14,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from session_helpers import free_port, in_ci
 
 REPO = Path(__file__).resolve().parents[2]
 LABEL_STUDIO = REPO / ".venv-ls" / "bin" / "label-studio"
@@ -45,16 +45,6 @@ class LabelStudioServer:
 
     def stop(self) -> None:
         stop_process_group(self.process)
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def server_environment(data_dir: Path, home: Path, admin: Credentials,
