@@ -35,14 +35,14 @@ class Encoder:
     def encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
         import torch
 
-        from policytag.model import mean_pool, tokenize
+        from policytag.model import mean_pool
+        from training.batches import tokenized_batches
 
         texts = list(texts)
         todo = list(dict.fromkeys(t for t in texts if (prefix, t) not in self._cache))
         with torch.inference_mode():
-            for start in range(0, len(todo), self.batch_size):
-                chunk = todo[start : start + self.batch_size]
-                batch = tokenize(self.tokenizer, chunk, self.max_length, prefix)
+            for rows, batch in tokenized_batches(self.tokenizer, todo, self.batch_size, self.max_length, prefix):
+                chunk = [todo[i] for i in rows]
                 hidden = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
                 pooled = torch.nn.functional.normalize(mean_pool(hidden.last_hidden_state, batch["attention_mask"]),
                                                        dim=-1).numpy()

@@ -12,7 +12,8 @@ from typing import Sequence
 
 import torch
 
-from policytag.model import SentenceTagger, mean_pool, tokenize
+from policytag.model import SentenceTagger, mean_pool
+from training.batches import tokenized_batches
 
 
 def layers(model: SentenceTagger):
@@ -46,11 +47,10 @@ class FrozenStates:
             device = next(model.parameters()).device
             was_training = model.training
             model.eval()
-            missing.sort(key=lambda key: len(key[2]))
             with torch.no_grad():
-                for start in range(0, len(missing), batch_size):
-                    chunk = missing[start:start + batch_size]
-                    batch = tokenize(tokenizer, [key[2] for key in chunk], max_length, model.config.input_prefix)
+                for rows, batch in tokenized_batches(tokenizer, [key[2] for key in missing], batch_size, max_length,
+                                                     model.config.input_prefix, by_length=True):
+                    chunk = [missing[i] for i in rows]
                     mask = batch["attention_mask"].to(device)
                     output = model.encoder(input_ids=batch["input_ids"].to(device), attention_mask=mask,
                                            output_hidden_states=True)

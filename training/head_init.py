@@ -17,18 +17,18 @@ import numpy as np
 import torch
 
 from policytag.labels import LABEL_NAMES, LABELS
-from policytag.model import QUERY_PREFIX, SentenceTagger, tokenize
+from policytag.model import QUERY_PREFIX, SentenceTagger
+from training.batches import tokenized_batches
 from training.params import TrainParams
 
 DESCRIPTION_MAX_LENGTH = 256
 HEAD_STATISTICS_SENTENCES = 256
 
+
 def _sentence_vectors(model: SentenceTagger, tokenizer, texts: Sequence[str], max_length: int, prefix: str,
                       batch_size: int, device) -> torch.Tensor:
-    vectors = []
-    for start in range(0, len(texts), batch_size):
-        batch = tokenize(tokenizer, texts[start : start + batch_size], max_length, prefix)
-        vectors.append(model.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device)))
+    vectors = [model.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+               for _, batch in tokenized_batches(tokenizer, texts, batch_size, max_length, prefix)]
     return torch.cat(vectors)
 
 
