@@ -8,50 +8,16 @@ line."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Callable
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from policytag.records import atomic_writer, write_jsonl
-    from policytag.segment import segment_files
+    from policytag.segment import run_segment
 
-    def show(done) -> None:
-        print(f"{done.article.id}: {len(done.sentences)} sentences, {len(done.removed)} furniture lines removed, "
-              f"language {done.lang}", file=sys.stderr)
-
-    warnings: list[str] = []
-
-    def warn(message: str) -> None:
-        warnings.append(message)
-        print(f"warning: {message}", file=sys.stderr)
-
-    articles, skipped = segment_files(args.inputs, progress=show, id_field=args.id_column,
-                                      text_field=args.text_column, warn=warn)
-    sentences = [sentence for done in articles for sentence in done.sentences]
-    write_jsonl(args.out, sentences)
-    if args.report:
-        report = {
-            "articles": {done.article.id: {"sentences": len(done.sentences), "furniture_lines": len(done.removed),
-                                           "language": done.lang} for done in articles},
-            "totals": {"articles": len(articles), "sentences": len(sentences),
-                       "furniture_lines": sum(len(done.removed) for done in articles), "skipped": len(skipped)},
-            "removed": [asdict(line) for done in articles for line in done.removed],
-            "skipped": [asdict(item) for item in skipped],
-        }
-        if warnings:
-            report["warnings"] = warnings
-        with atomic_writer(args.report) as handle:
-            json.dump(report, handle, ensure_ascii=False, indent=1)
-            handle.write("\n")
-    print(f"{len(sentences)} sentences from {len(articles)} articles -> {args.out}", file=sys.stderr)
-    for item in skipped:
-        print(f"skipped: {item.reason}", file=sys.stderr)
-    return 1 if skipped else 0
+    return run_segment(args.inputs, args.out, args.report, args.id_column, args.text_column)
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
@@ -71,8 +37,8 @@ STAGE_MODULES = {
     "baseline": ("training.baseline", "fit the TF-IDF and zero-shot baselines"),
     "crossval": ("training.crossval", "grouped k-fold cross-validation of every model kind (out-of-fold scores)"),
     "evaluate": ("evaluation.evaluate", "metrics, plots and the report for every model"),
-    "simulate": ("evaluation.active_learning", "active learning vs random order: the learning-curve simulation"),
-    "review-labels": ("evaluation.label_review", "rank likely label errors (cleanlab) and report them"),
+    "simulate": ("evaluation.simulate", "active learning vs random order: the learning-curve simulation"),
+    "review-labels": ("evaluation.review_labels", "rank likely label errors (cleanlab) and report them"),
     "recipes": ("evaluation.recipes", "compare training recipes by grouped cross-validation (by hand, not in repro)"),
 }
 """Subcommands whose arguments the stage module parses itself: `policytag NAME --help` shows them."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from policytag.articles import Article
 from policytag.furniture import Line, find_furniture, split_lines
 from policytag.language import detect, detect_language
-from policytag.records import Sentence, sentence_id
+from policytag.records import Sentence, atomic_writer, sentence_id, write_jsonl
 from policytag.sentences import split_line
 from policytag.tag_inputs import SkippedInput
 
@@ -72,3 +75,43 @@ def segment_files(paths: list, progress=None, id_field: str = "id", text_field: 
         if progress:
             progress(done[-1])
     return done, skipped
+
+
+def run_segment(inputs: list, out: Path, report_path: Path | None = None, id_field: str = "id",
+                text_field: str = "text") -> int:
+    """The segment stage: `inputs` -> the sentences file `out` (JSON Lines) and, when asked, a JSON report of
+    counts per article, every furniture line removed, the inputs skipped and the warnings. Exit code 1 if any
+    input was skipped."""
+
+    def show(done) -> None:
+        print(f"{done.article.id}: {len(done.sentences)} sentences, {len(done.removed)} furniture lines removed, "
+              f"language {done.lang}", file=sys.stderr)
+
+    warnings: list[str] = []
+
+    def warn(message: str) -> None:
+        warnings.append(message)
+        print(f"warning: {message}", file=sys.stderr)
+
+    articles, skipped = segment_files(inputs, progress=show, id_field=id_field, text_field=text_field,
+                                      warn=warn)
+    sentences = [sentence for done in articles for sentence in done.sentences]
+    write_jsonl(out, sentences)
+    if report_path:
+        report = {
+            "articles": {done.article.id: {"sentences": len(done.sentences), "furniture_lines": len(done.removed),
+                                           "language": done.lang} for done in articles},
+            "totals": {"articles": len(articles), "sentences": len(sentences),
+                       "furniture_lines": sum(len(done.removed) for done in articles), "skipped": len(skipped)},
+            "removed": [asdict(line) for done in articles for line in done.removed],
+            "skipped": [asdict(item) for item in skipped],
+        }
+        if warnings:
+            report["warnings"] = warnings
+        with atomic_writer(report_path) as handle:
+            json.dump(report, handle, ensure_ascii=False, indent=1)
+            handle.write("\n")
+    print(f"{len(sentences)} sentences from {len(articles)} articles -> {out}", file=sys.stderr)
+    for item in skipped:
+        print(f"skipped: {item.reason}", file=sys.stderr)
+    return 1 if skipped else 0

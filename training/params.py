@@ -236,7 +236,7 @@ class EvaluateParams:
 
 @dataclass(frozen=True)
 class SimulateParams:
-    """params.yaml `simulate:`: the active-learning simulation (evaluation/active_learning.py)."""
+    """params.yaml `simulate:`: the active-learning simulation (evaluation/simulate.py)."""
 
     SECTION = "simulate"
     initial: int = 20

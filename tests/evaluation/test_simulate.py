@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from evaluation.active_learning import labels_to_reach, simulate
+from evaluation.simulate import labels_to_reach, simulate
 from training.metrics import macro_f1
 
 
