@@ -21,7 +21,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    from policytag.tag_run import run_tag
+    from policytag.tagging.run import run_tag
 
     try:
         return run_tag(args)
@@ -71,7 +71,7 @@ def build_parser(with_annotation: bool = False) -> argparse.ArgumentParser:
     segment.add_argument("--id-column", default="id", help="id field of .jsonl/.csv records")
     segment.add_argument("--text-column", default="text", help="text field of .jsonl/.csv records")
     segment.set_defaults(run=cmd_segment)
-    from policytag.tag_run import add_tag_arguments
+    from policytag.tagging.run import add_tag_arguments
 
     tag = commands.add_parser("tag", help="tag new articles: labels and scores per sentence, a summary per article")
     add_tag_arguments(tag)

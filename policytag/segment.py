@@ -13,7 +13,7 @@ from policytag.furniture import Line, find_furniture, split_lines
 from policytag.language import detect, detect_language
 from policytag.records import Sentence, atomic_writer, sentence_id, write_jsonl
 from policytag.sentences import split_line
-from policytag.tag_inputs import SkippedInput
+from policytag.tagging.inputs import SkippedInput
 
 
 @dataclass(frozen=True)
@@ -60,10 +60,10 @@ def segment_article(article: Article) -> SegmentedArticle:
 
 def segment_files(paths: list, progress=None, id_field: str = "id", text_field: str = "text",
                   warn=None) -> tuple[list[SegmentedArticle], list[SkippedInput]]:
-    """Segment every article of `paths`, read as `policytag tag` reads its inputs (policytag.tag_inputs: .txt and
+    """Segment every article of `paths`, read as `policytag tag` reads its inputs (policytag.tagging.inputs: .txt and
     .html files, folders of them, .jsonl/.csv records, "-"); a bad input is skipped with its reason, the rest go
     on. `warn` hears of repairs made on the way in (default: a line on stderr)."""
-    from policytag.tag_inputs import iter_inputs, print_warning
+    from policytag.tagging.inputs import iter_inputs, print_warning
 
     done: list[SegmentedArticle] = []
     skipped: list[SkippedInput] = []

@@ -11,7 +11,7 @@ policytag.articles are already stored in NFC, so there this is a no-op; it guard
 the model.
 
 Text is also made safe once, where it enters policytag (policytag.articles.article_from_text, the record reader
-policytag.tag_inputs, the ML backend): lone surrogates become U+FFFD and are reported, and text that shows nothing
+policytag.tagging.inputs, the ML backend): lone surrogates become U+FFFD and are reported, and text that shows nothing
 (white space, zero-width and other invisible characters) counts as empty.
 """
 

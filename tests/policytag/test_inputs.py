@@ -10,7 +10,7 @@ import pytest
 from policytag.articles import read_article
 from policytag.cli import main
 from policytag.segment import segment_article
-from policytag.tag_inputs import InputArticle, SkippedInput, iter_inputs
+from policytag.tagging.inputs import InputArticle, SkippedInput, iter_inputs
 
 
 def read(inputs, stdin=None):

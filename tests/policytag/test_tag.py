@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from policytag.cli import main
-from policytag.tag_html import page_name
-from policytag.tag_outputs import summaries_path
+from policytag.tagging.pages import page_name
+from policytag.tagging.outputs import summaries_path
 
 
 def read_jsonl(path):
@@ -143,7 +143,7 @@ def test_html_escapes_text(tiny_classifier, tmp_path):
 
 def test_segmenting_in_worker_processes_gives_the_same_output(tiny_classifier, inputs, raw_dir, tmp_path,
                                                                monkeypatch):
-    from policytag import segment_pool
+    from policytag.tagging import segment_pool
 
     monkeypatch.setattr(segment_pool, "CHUNK_ARTICLES", 3)  # several tasks, skipped inputs between them
     outputs = {}
@@ -156,10 +156,10 @@ def test_segmenting_in_worker_processes_gives_the_same_output(tiny_classifier, i
 
 def test_a_summary_reaches_the_journal_only_after_its_sentences_are_synced(tiny_classifier, raw_dir, tmp_path,
                                                                           monkeypatch):
-    from policytag import tag_outputs
+    from policytag.tagging import outputs as tag_outputs
     from policytag.fast_scorer import load_scorer
-    from policytag.tag_inputs import iter_inputs
-    from policytag.tagger import tag_stream
+    from policytag.tagging.inputs import iter_inputs
+    from policytag.tagging.tagger import tag_stream
 
     articles = list(tag_stream(iter_inputs([str(raw_dir)]), load_scorer(tiny_classifier, precision="fp32")))
     monkeypatch.setattr(tag_outputs, "SYNC_SECONDS", 3600)  # no sync due while the test runs

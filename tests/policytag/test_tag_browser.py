@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from policytag.cli import main
-from policytag.tag_html import page_name
+from policytag.tagging.pages import page_name
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

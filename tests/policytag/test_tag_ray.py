@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from policytag.cli import main
-from policytag.tag_inputs import SkippedInput
-from policytag.tag_outputs import summaries_path
-from policytag.tag_ray import RayAddressError, connect, pool_shape, rounds
+from policytag.tagging.inputs import SkippedInput
+from policytag.tagging.outputs import summaries_path
+from policytag.tagging.ray_engine import RayAddressError, connect, pool_shape, rounds
 
 # Ray Data's own DataContext reads its deprecated settings when it is created; nothing here uses them.
 pytestmark = pytest.mark.filterwarnings(
@@ -75,7 +75,7 @@ def records(tmp_path):
 @pytest.mark.slow
 def test_ray_engine_matches_local_engine(ray_session, tiny_classifier, raw_dir, records, tmp_path, capsys,
                                          monkeypatch):
-    from policytag import tag_ray
+    from policytag.tagging import ray_engine as tag_ray
 
     # fp32: the int8 path's scores depend a little on which sentences share a batch, and the engines batch apart
     model = ("--model", tiny_classifier, "--precision", "fp32")

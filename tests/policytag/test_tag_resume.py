@@ -16,8 +16,8 @@ import pytest
 
 from policytag.cli import main
 from policytag.fast_scorer import CACHE_ENV
-from policytag.tag_html import page_name
-from policytag.tag_outputs import journal_path, summaries_path
+from policytag.tagging.pages import page_name
+from policytag.tagging.outputs import journal_path, summaries_path
 
 REPO = Path(__file__).resolve().parents[2]
 FP32 = ("--precision", "fp32")
@@ -163,7 +163,7 @@ def test_bad_outputs_are_refused_before_any_work(in123, tmp_path, capsys, case, 
 
 
 def interrupt_on_article(monkeypatch, number: int, error: BaseException):
-    from policytag import tag_outputs
+    from policytag.tagging import outputs as tag_outputs
 
     write, calls = tag_outputs.TagWriter.write, []
 
@@ -212,7 +212,7 @@ def test_a_kill_while_publishing_loses_nothing(tiny_classifier, in123, raw_dir, 
     import os
     from pathlib import Path as P
 
-    from policytag import tag_outputs
+    from policytag.tagging import outputs as tag_outputs
 
     model = ("--model", tiny_classifier, *FP32)
     clean = tmp_path / "clean" / "t.parquet"
@@ -255,7 +255,8 @@ def test_a_kill_while_publishing_loses_nothing(tiny_classifier, in123, raw_dir, 
 
 RUNNER = """
 import sys
-from policytag import fast_scorer, tag_outputs
+from policytag import fast_scorer
+from policytag.tagging import outputs as tag_outputs
 tag_outputs.SYNC_SECONDS = 0  # every article synced as it is written: a kill can land between any two
 fast_scorer.CALL_SENTENCES = 8  # many small scoring calls, so that there is time to land in
 from policytag.cli import main

@@ -12,7 +12,7 @@ import html
 from pathlib import Path
 
 from policytag.records import atomic_writer
-from policytag.tagger import TaggedArticle
+from policytag.tagging.tagger import TaggedArticle
 
 COLOURS = ["#f4a3a3", "#a3c8f4", "#f4d58d", "#b9e4a8", "#d6b4f0", "#9fe0d9", "#f0b8d9", "#cfcfcf"]
 STYLE = """

@@ -1,12 +1,12 @@
-"""The part of the `policytag tag` job that both engines share (policytag.tag_run's local one and
-policytag.tag_ray's): the checks of --out and --html before any work, the loop that takes tagged articles to the
+"""The part of the `policytag tag` job that both engines share (policytag.tagging.run's local one and
+policytag.tagging.ray_engine's): the checks of --out and --html before any work, the loop that takes tagged articles to the
 journals and the pages with a progress bar and a list of skipped inputs, what an interruption leaves, and the
 closing report.
 
 An engine hands run_job a function that, given the articles already done (id -> content hash, for this model)
 and a progress callback (sentences scored), yields TaggedArticle or SkippedInput in input order. Ctrl-C ends the
 run with one line and exit code 130; it and any exception leave the journals (OUT.partial) for the next run to
-resume, and the final --out as it was (policytag.tag_outputs).
+resume, and the final --out as it was (policytag.tagging.outputs).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
-from policytag.tag_inputs import SkippedInput
-from policytag.tag_outputs import FORMATS, SUMMARIES_SUFFIX, TagOutputError, TagWriter, journal_path, summaries_path
-from policytag.tagger import TaggedArticle
+from policytag.tagging.inputs import SkippedInput
+from policytag.tagging.outputs import FORMATS, SUMMARIES_SUFFIX, TagOutputError, TagWriter, journal_path, summaries_path
+from policytag.tagging.tagger import TaggedArticle
 
 Results = Callable[[Mapping[str, str], Callable[[int], None]], Iterator[TaggedArticle | SkippedInput]]
 INTERRUPTED = 130
@@ -99,7 +99,7 @@ def run_job(args: argparse.Namespace, labels: Sequence[str], model_version: str,
     """Tag with `results` into --out (and --html), resuming what is done; the exit code (see report)."""
     from tqdm import tqdm
 
-    from policytag.tag_html import HtmlReport
+    from policytag.tagging.pages import HtmlReport
 
     writer = TagWriter(args.out, output_format(args))
     try:

@@ -1,9 +1,9 @@
-"""`policytag tag --engine ray`: the job of policytag.tag_run, with sentence scoring spread over a Ray cluster (or a
+"""`policytag tag --engine ray`: the job of policytag.tagging.run, with sentence scoring spread over a Ray cluster (or a
 local Ray instance).
 
 The driver reads and segments the inputs as a stream, as the local engine does, in rounds of about --ray-window
 sentences; a round's texts go through a pool of scoring actors (Ray Data `map_batches`, one scorer per actor), and
-the articles, in input order, go to policytag.tag_job.run_job, the local engine's loop (same files, resume, pages,
+the articles, in input order, go to policytag.tagging.job.run_job, the local engine's loop (same files, resume, pages,
 exit code). RAY_ADDRESS names the cluster (unset: a local instance; ray:// is refused). Why rounds, and what every
 node needs: docs/architecture.md, "The Ray engine".
 """
@@ -21,8 +21,8 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from policytag.tag_inputs import SkippedInput
-from policytag.tag_job import check_outputs, run_job, segment_workers
+from policytag.tagging.inputs import SkippedInput
+from policytag.tagging.job import check_outputs, run_job, segment_workers
 
 DEFAULT_WINDOW = 100_000
 """Sentences per round: large enough that starting the actor pool (a model load each) is a small part of it."""
@@ -164,7 +164,7 @@ def score_texts(ray, texts: list[str], labels: int, *, model_dir: str, precision
 
 
 def run_tag_ray(args: argparse.Namespace) -> int:
-    """The Ray engine: checks, a Ray session, the model described, then policytag.tag_job.run_job with the
+    """The Ray engine: checks, a Ray session, the model described, then policytag.tagging.job.run_job with the
     rounds of ray_results as its stream of tagged articles."""
     import ray
 
@@ -215,8 +215,8 @@ def ray_results(ray, args: argparse.Namespace, model: dict, pool: dict, window: 
                 on_scored: Callable[[int], None]) -> Iterator:
     """Tagged articles and skipped inputs in input order: the inputs segmented as a stream, in rounds of about
     `window` sentences, each round scored by the actor pool while the next one is read and segmented."""
-    from policytag.tag_inputs import iter_inputs
-    from policytag.tagger import segment_stream, tag_article
+    from policytag.tagging.inputs import iter_inputs
+    from policytag.tagging.tagger import segment_stream, tag_article
 
     labels = model["labels"]
     thresholds = np.asarray(model["thresholds"], dtype=np.float32)

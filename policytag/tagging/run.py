@@ -1,5 +1,5 @@
 """The `policytag tag` command: its arguments, and the job on one machine (inputs -> tagger -> outputs); the loop
-that writes, resumes and reports is policytag.tag_job's, shared with the Ray engine (policytag.tag_ray)."""
+that writes, resumes and reports is policytag.tagging.job's, shared with the Ray engine (policytag.tagging.ray_engine)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from policytag.tag_job import check_outputs, run_job, segment_workers
-from policytag.tag_outputs import FORMATS
+from policytag.tagging.job import check_outputs, run_job, segment_workers
+from policytag.tagging.outputs import FORMATS
 
 
 def add_tag_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +45,7 @@ def run_tag(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     if args.engine == "ray":
-        from policytag.tag_ray import run_tag_ray
+        from policytag.tagging.ray_engine import run_tag_ray
 
         return run_tag_ray(args)
     return run_tag_local(args)
@@ -55,8 +55,8 @@ def run_tag_local(args: argparse.Namespace) -> int:
     """The local engine: one scorer in this process, articles segmented by --segment-workers processes."""
     from policytag.fast_scorer import load_scorer
     from policytag.model import ClassifierError
-    from policytag.tag_inputs import iter_inputs
-    from policytag.tagger import tag_stream
+    from policytag.tagging.inputs import iter_inputs
+    from policytag.tagging.tagger import tag_stream
 
     try:
         scorer = load_scorer(args.model, precision=args.precision, batch_size=args.batch_size)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from policytag.records import atomic_writer
-from policytag.tagger import TaggedArticle
+from policytag.tagging.tagger import TaggedArticle
 
 FORMATS = ("jsonl", "csv", "parquet")
 PARQUET_BATCH = 10_000

@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 
 from policytag.articles import Article
 from policytag.segment import SegmentedArticle, segment_article
-from policytag.tag_inputs import InputArticle, SkippedInput
+from policytag.tagging.inputs import InputArticle, SkippedInput
 
 CHUNK_ARTICLES, CHUNK_CHARACTERS = 64, 1_000_000
 """A worker's task: consecutive articles, up to this many or this much text."""

@@ -18,8 +18,8 @@ from typing import Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 import numpy as np
 
 from policytag.segment import SegmentedArticle
-from policytag.segment_pool import segment_entries
-from policytag.tag_inputs import InputArticle, SkippedInput
+from policytag.tagging.segment_pool import segment_entries
+from policytag.tagging.inputs import InputArticle, SkippedInput
 
 TOP_SENTENCES = 3
 
@@ -92,7 +92,7 @@ def tag_article(item: InputArticle, segmented: SegmentedArticle, scores: np.ndar
                 thresholds: np.ndarray, model_version: str) -> TaggedArticle:
     """An article's TaggedArticle from its segmentation and its sentences' scores ([sentences, labels], in
     sentence order): labels where a score reaches its threshold, scores rounded to 4 places, and the summary.
-    Every engine (this module's, policytag.tag_ray's) builds its output with this one function."""
+    Every engine (this module's, policytag.tagging.ray_engine's) builds its output with this one function."""
     labels = list(labels)
     scores = np.asarray(scores).reshape(len(segmented.sentences), len(labels))
     decided = scores >= np.asarray(thresholds)
@@ -134,7 +134,7 @@ def segment_stream(items: Iterable[InputArticle | SkippedInput], done: Mapping[s
     """Each input article with its segmentation (and skipped inputs), in input order. `done` maps the ids of
     articles an earlier run tagged (with this model) to their content hash: an article found there with the same
     hash is passed over, one whose content changed is tagged again. A second article with an id already seen is
-    skipped with a reason. `workers` > 1 segments in that many processes (policytag.segment_pool)."""
+    skipped with a reason. `workers` > 1 segments in that many processes (policytag.tagging.segment_pool)."""
     return segment_entries(_admitted(items, done or {}), workers)
 
 
