@@ -1,6 +1,7 @@
 """The `policytag` command: one thin subcommand per stage; the work lives in the modules each one calls.
 
-This is the one module of the core package that reaches annotation/, training/ and evaluation/, and only lazily:
+This is the one module of the core package that reaches policytag.annotation, policytag.training and
+policytag.evaluation, and only lazily:
 a subcommand imports its package when it runs, so `policytag tag` and `segment` load none of them and need none of
 their optional dependencies (docs/architecture.md). A command whose extra is not installed says which one in one
 line."""
@@ -31,15 +32,15 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 STAGE_MODULES = {
-    "dataset": ("training.dataset", "join sentences and annotations into a Hugging Face DatasetDict"),
-    "backbone": ("training.backbone", "materialise the pretrained encoder as a Hugging Face checkpoint"),
-    "train": ("training.train", "fine-tune the classifier; thresholds from its recipe's out-of-fold scores"),
-    "baseline": ("training.baseline", "fit the TF-IDF and zero-shot baselines"),
-    "crossval": ("training.crossval", "grouped k-fold cross-validation of every model kind (out-of-fold scores)"),
-    "evaluate": ("evaluation.evaluate", "metrics, plots and the report for every model"),
-    "simulate": ("evaluation.simulate", "active learning vs random order: the learning-curve simulation"),
-    "review-labels": ("evaluation.review_labels", "rank likely label errors (cleanlab) and report them"),
-    "recipes": ("evaluation.recipes", "compare training recipes by grouped cross-validation (by hand, not in repro)"),
+    "dataset": ("policytag.training.dataset", "join sentences and annotations into a Hugging Face DatasetDict"),
+    "backbone": ("policytag.training.backbone", "materialise the pretrained encoder as a Hugging Face checkpoint"),
+    "train": ("policytag.training.train", "fine-tune the classifier; thresholds from its recipe's out-of-fold scores"),
+    "baseline": ("policytag.training.baseline", "fit the TF-IDF and zero-shot baselines"),
+    "crossval": ("policytag.training.crossval", "grouped k-fold cross-validation of every model kind (out-of-fold scores)"),
+    "evaluate": ("policytag.evaluation.evaluate", "metrics, plots and the report for every model"),
+    "simulate": ("policytag.evaluation.simulate", "active learning vs random order: the learning-curve simulation"),
+    "review-labels": ("policytag.evaluation.review_labels", "rank likely label errors (cleanlab) and report them"),
+    "recipes": ("policytag.evaluation.recipes", "compare training recipes by grouped cross-validation (by hand, not in repro)"),
 }
 """Subcommands whose arguments the stage module parses itself: `policytag NAME --help` shows them."""
 
@@ -77,8 +78,8 @@ def build_parser(with_annotation: bool = False) -> argparse.ArgumentParser:
     add_tag_arguments(tag)
     tag.set_defaults(run=cmd_tag)
     if with_annotation:
-        from annotation.cli import add_subcommands as add_annotate_subcommands
-        from annotation.ml_backend import add_subcommand as add_serve_ml
+        from policytag.annotation.cli import add_subcommands as add_annotate_subcommands
+        from policytag.annotation.ml_backend import add_subcommand as add_serve_ml
 
         annotate = commands.add_parser("annotate", help=ANNOTATION_COMMANDS["annotate"])
         add_annotate_subcommands(annotate.add_subparsers(dest="action", required=True, metavar="ACTION"))

@@ -1,4 +1,4 @@
-"""The sentence classifier, defined once: trained by training/train.py, loaded by the tagger.
+"""The sentence classifier, defined once: trained by policytag/training/train.py, loaded by the tagger.
 
 `SentenceTagger` is a BERT encoder (multilingual-e5-small by default), attention-mask mean pooling (the pooling e5
 was trained with), dropout and one linear layer with an output per label; sigmoid scores, so a sentence may carry
@@ -38,7 +38,7 @@ from policytag.labels import LABEL_NAMES, validate_labels
 from policytag.text import normalise_text
 
 QUERY_PREFIX = "query: "
-"""What e5 expects before a text it embeds as a query; the label descriptions get it too (see training/)."""
+"""What e5 expects before a text it embeds as a query; the label descriptions get it too (see policytag/training/)."""
 DEFAULT_MAX_LENGTH = 128
 THRESHOLDS_FILE = "thresholds.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -117,7 +117,7 @@ class SentenceTagger(PreTrainedModel):
     def from_backbone(cls, backbone_dir: str | os.PathLike, label_names: Sequence[str] = LABEL_NAMES,
                       classifier_dropout: float = 0.1, max_length: int = DEFAULT_MAX_LENGTH) -> "SentenceTagger":
         """A new tagger whose encoder is the pretrained BERT checkpoint in `backbone_dir` (head initialised at
-        random; training/ re-initialises it)."""
+        random; policytag/training/ re-initialises it)."""
         encoder = BertModel.from_pretrained(str(backbone_dir))  # with BERT's pooler, as the backbone is saved
         encoder_config = BertConfig.from_dict(encoder.config.to_dict())
         encoder_config.name_or_path = ""  # no machine's path in the classifier's config.json
@@ -173,7 +173,7 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int = DEFAULT_MAX_LENG
 def write_thresholds(directory: str | os.PathLike, labels: Sequence[str], thresholds: Sequence[float],
                      int8_thresholds: Sequence[float] | None = None) -> Path:
     """thresholds.json: the labels, their thresholds, and optionally the int8 model's own thresholds (the int8 export
-    scores a little differently from fp32; its thresholds make it decide as fp32 does, see training/train.py)."""
+    scores a little differently from fp32; its thresholds make it decide as fp32 does, see policytag/training/train.py)."""
     if len(labels) != len(thresholds) or (int8_thresholds is not None and len(int8_thresholds) != len(labels)):
         raise ValueError(f"{len(labels)} labels but {len(thresholds)} thresholds")
     path = Path(directory) / THRESHOLDS_FILE
@@ -194,7 +194,7 @@ def read_thresholds(directory: str | os.PathLike, precision: str = "fp32") -> tu
         labels, thresholds = list(payload["labels"]), np.asarray(payload[key], dtype=np.float32)
     except FileNotFoundError:
         raise ClassifierError(f"{path} is missing: not a classifier directory; train one with "
-                              "`dvc repro train` (or python -m training.train)") from None
+                              "`dvc repro train` (or python -m policytag.training.train)") from None
     except (ValueError, KeyError, TypeError) as error:
         raise ClassifierError(f"{path}: malformed thresholds file ({error}); retrain the classifier") from None
     if len(labels) != len(thresholds):

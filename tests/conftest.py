@@ -92,7 +92,7 @@ def keyword_dataset_dir(sentences_file, tmp_path_factory) -> Path:
     from policytag.labels import LABEL_NAMES
     from policytag.records import read_sentences
     from pseudo_documents import pseudo_document
-    from training.dataset import build_dataset, dataset_row, save_dataset
+    from policytag.training.dataset import build_dataset, dataset_row, save_dataset
 
     rows = []
     for s in read_sentences(sentences_file):

@@ -1,5 +1,9 @@
-"""The structure of docs/architecture.md, checked: which package may import which, no import cycle, and every
+"""The structure of docs/architecture.md, checked: which layer may import which, no import cycle, and every
 dvc.yaml stage's `deps` covering the project files its command imports.
+
+A layer is the core (the `policytag` package less its layer subpackages) or one of the subpackages named in
+MAY_IMPORT (`policytag.annotation`, `policytag.training`, `policytag.evaluation`); any other subpackage of
+`policytag` (e.g. `policytag.tagging`) belongs to the core.
 
 Everything is derived from the code, pyproject.toml and dvc.yaml (no list of modules here), so a module added,
 split or moved is checked the day it appears. Imports are read with `ast`, everywhere in a file: a function's
@@ -25,11 +29,11 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
 CORE = "policytag"
-MAY_IMPORT = {  # the layering of docs/architecture.md: a package may import itself and these
+MAY_IMPORT = {  # the layering of docs/architecture.md: a layer may import itself and these
     "policytag": set(),
-    "annotation": {"policytag"},
-    "training": {"policytag"},
-    "evaluation": {"policytag", "training"},
+    "policytag.annotation": {"policytag"},
+    "policytag.training": {"policytag"},
+    "policytag.evaluation": {"policytag", "policytag.training"},
 }
 SCRIPT_MODULE, SCRIPT_FUNCTION = PYPROJECT["project"]["scripts"]["policytag"].split(":")
 """The command line's dispatcher (policytag.cli): the one core module that imports the other packages, lazily."""
@@ -43,6 +47,15 @@ def project_packages() -> list[str]:
 
 
 PACKAGES = project_packages()
+
+
+def layers() -> list[str]:
+    """The core and the layer subpackages of MAY_IMPORT that the layout holds (a package folder under the core)."""
+    return [CORE] + sorted(layer for layer in MAY_IMPORT if layer != CORE
+                           and (REPO.joinpath(*layer.split(".")) / "__init__.py").exists())
+
+
+LAYERS = layers()
 
 
 def module_files() -> dict[str, Path]:
@@ -130,8 +143,11 @@ def imports(module: str) -> list[Edge]:
 IMPORTS = {module: imports(module) for module in MODULES}
 
 
-def package_of(module: str) -> str:
-    return module.split(".")[0]
+def layer_of(module: str) -> str:
+    """The layer a module (or package) belongs to: the longest layer it is, or lies inside; else its top-level
+    package (a package pyproject.toml installs beside the core, which test_the_layers_are_found refuses)."""
+    inside = [layer for layer in LAYERS if module == layer or module.startswith(layer + ".")]
+    return max(inside, key=len) if inside else module.split(".")[0]
 
 
 def closure(roots: dict[str, set[str] | None]) -> set[str]:
@@ -161,21 +177,25 @@ def files_loaded(modules: set[str]) -> set[Path]:
     return files
 
 
-def test_the_packages_are_found():
-    assert CORE in PACKAGES and set(PACKAGES) <= set(MAY_IMPORT), \
-        f"a new top-level package: say in MAY_IMPORT (and docs/architecture.md) what it may import: {PACKAGES}"
-    assert SCRIPT_MODULE in MODULES
+def test_the_layers_are_found():
+    assert PACKAGES == [CORE], \
+        f"pyproject.toml installs top-level packages besides {CORE}: put them under {CORE}/ (see MAY_IMPORT): {PACKAGES}"
+    assert LAYERS == sorted(MAY_IMPORT, key=lambda layer: (layer != CORE, layer)), \
+        f"a layer of MAY_IMPORT is not a package under {CORE}/: {sorted(set(MAY_IMPORT) - set(LAYERS))}"
+    assert all(MAY_IMPORT[layer] <= set(LAYERS) for layer in LAYERS)
+    assert SCRIPT_MODULE in MODULES and layer_of(SCRIPT_MODULE) == CORE
 
 
-@pytest.mark.parametrize("package", PACKAGES)
-def test_each_package_imports_only_what_the_layering_allows(package):
+@pytest.mark.parametrize("layer", LAYERS)
+def test_each_layer_imports_only_what_the_layering_allows(layer):
     """Core modules import nothing outside the core, even lazily; the dispatcher only in functions (one per
-    subcommand). annotation/ and training/ import the core; evaluation/ also training/."""
+    subcommand). policytag.annotation and policytag.training import the core; policytag.evaluation also
+    policytag.training."""
     wrong = []
-    for module in (m for m in MODULES if package_of(m) == package):
+    for module in (m for m in MODULES if layer_of(m) == layer):
         for edge in IMPORTS[module]:
-            target = package_of(edge.target)
-            if target == package or target in MAY_IMPORT[package]:
+            target = layer_of(edge.target)
+            if target == layer or target in MAY_IMPORT[layer]:
                 continue
             if module == SCRIPT_MODULE and edge.function is not None:
                 continue
@@ -222,9 +242,11 @@ def test_no_import_cycle():
 
 def test_importing_the_core_loads_no_other_package():
     """Each core module imported in a fresh interpreter, then `policytag tag --help` and `segment --help` (what a
-    tagging run loads before its work): nothing of annotation/, training/ or evaluation/ in sys.modules."""
-    core = [m for m in MODULES if package_of(m) == CORE and not m.endswith("__main__")]
-    others = sorted(set(PACKAGES) - {CORE})
+    tagging run loads before its work): nothing of policytag.annotation, policytag.training or policytag.evaluation
+    in sys.modules."""
+    core = [m for m in MODULES if layer_of(m) == CORE and not m.endswith("__main__")]
+    others = [layer for layer in LAYERS if layer != CORE]
+    assert core and others
     script = f"""
 import contextlib, importlib, io, json, sys
 for name in {core!r}:
@@ -236,7 +258,7 @@ for argv in (["tag", "--help"], ["segment", "--help"], ["--help"]):
             main(argv)
         except SystemExit:
             pass
-print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {others!r})))
+print(json.dumps(sorted(m for m in sys.modules if any(m == o or m.startswith(o + ".") for o in {others!r}))))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert done.returncode == 0, done.stderr

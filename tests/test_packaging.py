@@ -94,6 +94,13 @@ def test_a_clean_core_install_tags_articles(tmp_path, tiny_classifier):
              f"print(json.dumps([m for m in {list(NOT_IN_CORE)!r} if importlib.util.find_spec(m)]))")
     found = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=True, timeout=120)
     assert json.loads(found.stdout) == [], "the core install pulled optional dependencies"
+    # the pipeline and Label Studio code ships inside policytag (its dependencies stay in the extras), with its data
+    shipped = ("import importlib.resources as r, importlib.util as u; "
+               "print(all(u.find_spec(f'policytag.{p}') for p in ('annotation', 'training', 'evaluation')) "
+               "and r.files('policytag.annotation').joinpath('guidelines.md').is_file())")
+    found = subprocess.run([str(python), "-c", shipped], capture_output=True, text=True, check=True, timeout=120,
+                           cwd=tmp_path)
+    assert found.stdout.strip() == "True", "policytag's subpackages or policytag/annotation/guidelines.md not installed"
 
     article = tmp_path / "article.txt"
     article.write_text("The ministry ordered platforms to remove the posts within 24 hours. Companies must keep "

@@ -13,8 +13,7 @@ import pytest
 import yaml
 
 BIN = Path(sys.executable).parent
-COPIED = ["dvc.yaml", "params.yaml", "data/raw", "data/annotations", "metrics/agreement.json", "policytag",
-          "annotation", "training", "evaluation"]
+COPIED = ["dvc.yaml", "params.yaml", "data/raw", "data/annotations", "metrics/agreement.json", "policytag"]
 QUICK = {
     "train": {"epochs": 1, "trainable_layers": 1, "int8_calibration_sentences": 100},
     "crossval": {"folds": 3},

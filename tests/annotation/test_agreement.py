@@ -4,7 +4,7 @@ import pytest
 
 from policytag.records import Annotation
 
-from annotation.agreement import agreement, nominal_alpha
+from policytag.annotation.agreement import agreement, nominal_alpha
 
 NAN = math.nan
 

@@ -80,9 +80,9 @@ def postgres():
 
 def test_two_annotators_share_a_postgresql_database(postgres, label_studio_binary, sentences_file, raw_dir,
                                                      tmp_path):
-    from annotation.agreement import agreement
-    from annotation.connection import connect, find_project, list_tasks
-    from annotation.tasks import choices_result
+    from policytag.annotation.agreement import agreement
+    from policytag.annotation.connection import connect, find_project, list_tasks
+    from policytag.annotation.tasks import choices_result
 
     sentences = read_sentences(sentences_file)[:6]
     write_jsonl(tmp_path / "sentences.jsonl", sentences)

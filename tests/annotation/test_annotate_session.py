@@ -62,7 +62,7 @@ class Session:
         return json.loads((self.data_dir / "session.json").read_text())
 
     def client(self):
-        from annotation.connection import connect
+        from policytag.annotation.connection import connect
 
         return connect(self.settings["url"], self.settings["token"])
 
@@ -85,7 +85,7 @@ def session(label_studio_binary, sentences_file, raw_dir, tiny_classifier, tmp_p
 
 
 def test_first_start_makes_a_ready_session(session, tiny_classifier):
-    from annotation.suggest import suggest
+    from policytag.annotation.suggest import suggest
     from policytag.model import Classifier
 
     result, seconds = session.first_start
@@ -99,7 +99,7 @@ def test_first_start_makes_a_ready_session(session, tiny_classifier):
     assert stat.S_IMODE(session.data_dir.stat().st_mode) == 0o700
 
     client = session.client()
-    from annotation.connection import find_project, list_tasks
+    from policytag.annotation.connection import find_project, list_tasks
 
     project = client.projects.get(find_project(client, "policytag").id)
     sentences = read_sentences(session.sentences)
@@ -121,7 +121,7 @@ def test_annotating_in_a_real_browser_and_pulling_it(session, tmp_path):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     settings = session.settings
     client = session.client()
-    from annotation.connection import find_project, list_tasks
+    from policytag.annotation.connection import find_project, list_tasks
 
     project_id = find_project(client, "policytag").id
     first = min(list_tasks(client, project_id), key=lambda task: task.id)
@@ -261,7 +261,7 @@ def test_stop_bad_input_and_a_fast_later_start(session, tmp_path):
     assert "is up to date (nothing changed since the last push)" in again.stderr
     assert "password: yours" in again.stdout
     client = session.client()
-    from annotation.connection import find_project
+    from policytag.annotation.connection import find_project
 
     project = client.projects.get(find_project(client, "policytag").id)
     assert (project.task_number, project.num_tasks_with_annotations) == (7, 1)  # everything kept

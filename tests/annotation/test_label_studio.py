@@ -14,10 +14,10 @@ import pytest
 from policytag.labels import LABEL_NAMES, LABELS, NONE_CHOICE
 from policytag.records import Annotation, Sentence, read_annotations, read_jsonl, read_sentences, write_jsonl
 
-from annotation import cli
-from annotation.connection import LabelStudioError, connect, find_project, list_tasks
-from annotation.push import push, read_articles
-from annotation.tasks import choices_result
+from policytag.annotation import cli
+from policytag.annotation.connection import LabelStudioError, connect, find_project, list_tasks
+from policytag.annotation.push import push, read_articles
+from policytag.annotation.tasks import choices_result
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -221,7 +221,7 @@ def test_predictions_and_gold_annotations_for_review(label_studio, sentences_fil
     write_jsonl(sentences_path, sentences)
     out = tmp_path / "annotations"
     write_jsonl(out / "gold.jsonl", gold)
-    from annotation.pull import pull, review_and_agreement
+    from policytag.annotation.pull import pull, review_and_agreement
 
     result = pull(client, sentences, out, title="review")
     assert result.problems == []
@@ -232,8 +232,8 @@ def test_predictions_and_gold_annotations_for_review(label_studio, sentences_fil
 
 
 def test_labeling_config_makes_a_project(label_studio):
-    from annotation.connection import ensure_project
-    from annotation.labeling_config import CONTROL, instructions_html, labeling_config
+    from policytag.annotation.connection import ensure_project
+    from policytag.annotation.labeling_config import CONTROL, instructions_html, labeling_config
 
     client = connect(label_studio.url, label_studio.admin.token)
     project_id = ensure_project(client, "config", labeling_config(), instructions_html())

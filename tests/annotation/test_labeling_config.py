@@ -2,7 +2,7 @@ import xml.etree.ElementTree as ET
 
 from policytag.labels import LABELS, NONE_CHOICE
 
-from annotation.labeling_config import CONTROL, SENTENCE, instructions_html, labeling_config
+from policytag.annotation.labeling_config import CONTROL, SENTENCE, instructions_html, labeling_config
 
 
 def test_choices_come_from_the_schema_with_an_explicit_none():

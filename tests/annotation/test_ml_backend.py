@@ -19,10 +19,10 @@ from label_studio_sdk.label_interface import LabelInterface
 from policytag.labels import LABEL_NAMES, NONE_CHOICE
 from policytag.records import read_sentences
 
-from annotation import ml_backend
-from annotation.labeling_config import CONTROL, SENTENCE, labeling_config
-from annotation.pull import normalise
-from annotation.tasks import choices_result, decision_confidence, task_data
+from policytag.annotation import ml_backend
+from policytag.annotation.labeling_config import CONTROL, SENTENCE, labeling_config
+from policytag.annotation.pull import normalise
+from policytag.annotation.tasks import choices_result, decision_confidence, task_data
 
 LOCAL_BACKENDS = {"LABEL_STUDIO_ML_BLOCK_LOCAL_IP": "false", "LABEL_STUDIO_SSRF_PROTECTION_ENABLED": "false"}
 """The Label Studio settings relaxed for the integration test only (docs/ml-backend.md): an ML backend URL may be a
@@ -251,9 +251,9 @@ def stop_backend(process: subprocess.Popen) -> int:
 @pytest.mark.timeout(300)
 def test_label_studio_gets_predictions_from_the_backend_and_pull_keeps_them(
         label_studio_factory, tiny_classifier, classifier, backend, sentences, raw_dir, unused_port, tmp_path):
-    from annotation.connection import connect, list_tasks
-    from annotation.push import push, read_articles
-    from annotation.pull import pull
+    from policytag.annotation.connection import connect, list_tasks
+    from policytag.annotation.push import push, read_articles
+    from policytag.annotation.pull import pull
 
     started = time.perf_counter()
     label_studio = label_studio_factory(LOCAL_BACKENDS)

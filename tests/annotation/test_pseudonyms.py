@@ -8,9 +8,9 @@ import pytest
 
 from policytag.records import Sentence
 
-from annotation.pseudonyms import MAPPING_VARIABLE, PseudonymError, Pseudonyms, mapping_path
-from annotation.pull import EXPORT_FILE, normalise
-from annotation.tasks import choices_result
+from policytag.annotation.pseudonyms import MAPPING_VARIABLE, PseudonymError, Pseudonyms, mapping_path
+from policytag.annotation.pull import EXPORT_FILE, normalise
+from policytag.annotation.tasks import choices_result
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 SENTENCES = [Sentence("a:1", "a", 0, 0, 4, "One.", "en")]

@@ -2,8 +2,8 @@
 
 from policytag.records import Sentence
 
-from annotation.pull import normalise
-from annotation.tasks import choices_result
+from policytag.annotation.pull import normalise
+from policytag.annotation.tasks import choices_result
 
 SENTENCES = [Sentence("a:1", "a", 0, 0, 5, "One.", "en"), Sentence("a:2", "a", 1, 6, 10, "Two.", "en")]
 EMAILS = {1: "ann@example.com", 2: "gold@policytag.invalid"}
@@ -33,7 +33,7 @@ def test_valid_annotations_in_sentence_order_and_every_other_one_reported():
     ]
     result = normalise(export, EMAILS, SENTENCES)
     assert [(a.sentence_id, a.annotator, a.labels) for a in result.annotations] == [
-        ("a:1", "annotator-1", ["privacy"]),  # an e-mail address becomes a pseudonym (annotation/pseudonyms.py)
+        ("a:1", "annotator-1", ["privacy"]),  # an e-mail address becomes a pseudonym (policytag/annotation/pseudonyms.py)
         ("a:2", "annotator-1", ["privacy", "taxation"]),
         ("a:2", "gold", []),
     ]

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from annotation.connection import connect, find_project, list_tasks
+from policytag.annotation.connection import connect, find_project, list_tasks
 from policytag.cli import main
 from policytag.labels import LABEL_NAMES
 from policytag.records import Annotation, read_sentences, write_jsonl

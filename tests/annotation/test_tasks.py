@@ -3,8 +3,8 @@ import pytest
 from policytag.labels import LABEL_NAMES, NONE_CHOICE, UnknownLabelError
 from policytag.records import Sentence
 
-from annotation.labeling_config import CONTROL
-from annotation.tasks import (article_html, check_scores, chosen_labels, decision_confidence, labels_to_choices,
+from policytag.annotation.labeling_config import CONTROL
+from policytag.annotation.tasks import (article_html, check_scores, chosen_labels, decision_confidence, labels_to_choices,
                               prediction, scores_html, task_data)
 
 ARTICLE = "Headline <with> markup\n\nFirst paragraph. The platform must obey & comply.\nLast line."

@@ -10,14 +10,14 @@ import pytest
 from datasets import load_from_disk
 from sklearn.metrics import f1_score
 
-from evaluation import evaluate
-from evaluation.report import head_section
+from policytag.evaluation import evaluate
+from policytag.evaluation.report import head_section
 from policytag.labels import LABEL_NAMES
 from policytag.records import read_jsonl
-from training import baseline, crossval
-from training.baseline import load_predictor
-from training.data import split_arrays
-from training.thresholds import apply_thresholds
+from policytag.training import baseline, crossval
+from policytag.training.baseline import load_predictor
+from policytag.training.data import split_arrays
+from policytag.training.thresholds import apply_thresholds
 
 MODELS = ["transformer", "transformer_int8", "tfidf", "zeroshot"]
 PARAMS = """baseline:

@@ -1,10 +1,10 @@
-"""evaluation.metrics against counts done by hand, and against scikit-learn where it computes the same thing."""
+"""policytag.evaluation.metrics against counts done by hand, and against scikit-learn where it computes the same thing."""
 
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, precision_recall_curve, precision_recall_fscore_support
 
-from evaluation.metrics import (
+from policytag.evaluation.metrics import (
     average_precision,
     confusion,
     macro_f1,

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from evaluation.review_labels import main
+from policytag.evaluation.review_labels import main
 from policytag.labels import LABEL_NAMES
 
 

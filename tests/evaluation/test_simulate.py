@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from evaluation.simulate import labels_to_reach, simulate
-from training.metrics import macro_f1
+from policytag.evaluation.simulate import labels_to_reach, simulate
+from policytag.training.metrics import macro_f1
 
 
 def test_active_order_needs_fewer_labels_than_random():

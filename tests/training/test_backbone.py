@@ -18,7 +18,7 @@ from tokenizers import Tokenizer
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from policytag.text import normalise_text
-from training.backbone import (
+from policytag.training.backbone import (
     TOKENIZER_FILE,
     TOKENIZER_PACKAGE,
     WEIGHTS_FILE,

@@ -10,8 +10,8 @@ from sklearn.metrics import f1_score
 
 from policytag.labels import LABEL_NAMES
 from policytag.records import read_jsonl
-from training import baseline, crossval
-from training.baseline import (
+from policytag.training import baseline, crossval
+from policytag.training.baseline import (
     BaselineError,
     TfidfPredictor,
     ZeroShotPredictor,
@@ -19,8 +19,8 @@ from training.baseline import (
     fit_zeroshot,
     load_predictor,
 )
-from training.data import split_arrays
-from training.thresholds import apply_thresholds, best_threshold, threshold_grid, tune_thresholds
+from policytag.training.data import split_arrays
+from policytag.training.thresholds import apply_thresholds, best_threshold, threshold_grid, tune_thresholds
 
 
 @pytest.fixture(scope="module")
@@ -207,8 +207,8 @@ def test_crossval_rejects_an_unknown_kind(keyword_dataset_dir, tmp_path, capsys)
 
 
 def test_crossval_of_the_transformer_uses_training_fit(keyword_dataset, tiny_backbone):
-    """Two folds, one epoch on the tiny backbone: the transformer path runs end to end through training.fit.fit."""
-    pytest.importorskip("training.train")
+    """Two folds, one epoch on the tiny backbone: the transformer path runs end to end through policytag.training.fit.fit."""
+    pytest.importorskip("policytag.training.train")
     rows = crossval.crossval_rows(keyword_dataset)
     records = crossval.cross_validate(rows, "transformer", folds=2, seed=13, params={"epochs": 1, "batch_size": 32},
                                       backbone_dir=tiny_backbone)

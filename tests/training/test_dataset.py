@@ -10,7 +10,7 @@ from datasets import load_from_disk
 from policytag.labels import LABEL_NAMES
 from policytag.records import Annotation, read_sentences, write_jsonl
 from policytag.segment import segment_files
-from training.dataset import main
+from policytag.training.dataset import main
 
 PARAMS = "dataset:\n  seed: 13\n  validation_fraction: 0.15\n  test_fraction: 0.2\n"
 

@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from training.documents import COLUMNS, SourcesError, read_sources
+from policytag.training.documents import COLUMNS, SourcesError, read_sources
 
 
 def write(path, rows, header=COLUMNS):

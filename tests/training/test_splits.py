@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from training.splits import RowFacts, assign_groups, k_folds, row_strata, train_validation_test
+from policytag.training.splits import RowFacts, assign_groups, k_folds, row_strata, train_validation_test
 
 
 def synthetic_facts(groups: int = 60, seed: int = 0) -> RowFacts:
@@ -92,7 +92,7 @@ def real_dataset(repo, tmp_path_factory):
 
     from policytag.records import write_jsonl
     from policytag.segment import segment_files
-    from training.dataset import build_dataset, labelled_rows
+    from policytag.training.dataset import build_dataset, labelled_rows
 
     done, skipped = segment_files([repo / "data" / "raw"])
     assert not skipped
@@ -106,8 +106,8 @@ def real_dataset(repo, tmp_path_factory):
 def test_the_real_dataset_has_no_document_in_two_splits_or_folds(real_dataset, repo):
     import yaml
 
-    from training.crossval import crossval_rows
-    from training.dataset import row_facts
+    from policytag.training.crossval import crossval_rows
+    from policytag.training.dataset import row_facts
 
     groups = {name: set(split["group"]) for name, split in real_dataset.items()}
     articles = {name: set(split["article_id"]) for name, split in real_dataset.items()}

@@ -4,8 +4,8 @@ thresholds matched to fp32's decisions."""
 import numpy as np
 import pytest
 
-from training.crossval import cross_fitted_thresholds
-from training.thresholds import FALLBACK, matched_thresholds, out_of_fold_thresholds, tune_thresholds
+from policytag.training.crossval import cross_fitted_thresholds
+from policytag.training.thresholds import FALLBACK, matched_thresholds, out_of_fold_thresholds, tune_thresholds
 
 
 def scored_rows(rows: int = 400, seed: int = 0):

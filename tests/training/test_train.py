@@ -15,13 +15,13 @@ from policytag.labels import LABEL_NAMES, LABELS
 from policytag.model import THRESHOLDS_FILE, Classifier, save_classifier, tokenize
 from policytag.records import read_sentences
 from pseudo_documents import pseudo_document
-from training.dataset import build_dataset, dataset_row, save_dataset
-from training.thresholds import tune_thresholds
-from training.fit import fit, positive_weights
-from training.head_init import initial_model
-from training.metrics import macro_f1
-from training.params import TrainParams
-from training.train import main
+from policytag.training.dataset import build_dataset, dataset_row, save_dataset
+from policytag.training.thresholds import tune_thresholds
+from policytag.training.fit import fit, positive_weights
+from policytag.training.head_init import initial_model
+from policytag.training.metrics import macro_f1
+from policytag.training.params import TrainParams
+from policytag.training.train import main
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -172,9 +172,9 @@ def test_train_stage_writes_a_reproducible_classifier_directory(dataset, tiny_ba
 def test_thresholds_come_from_the_recipes_out_of_fold_scores(dataset, tiny_backbone, tmp_path, capsys):
     """crossval of the train recipe, then train --crossval: the thresholds are the out-of-fold ones, their spread is
     recorded, the int8 export gets its own; a crossval run of another recipe is refused."""
-    from training import crossval
-    from training.out_of_fold import read_out_of_fold
-    from training.thresholds import out_of_fold_thresholds
+    from policytag.training import crossval
+    from policytag.training.out_of_fold import read_out_of_fold
+    from policytag.training.thresholds import out_of_fold_thresholds
 
     save_dataset(dataset, tmp_path / "dataset")
     recipe = {**FAST, "epochs": 2, "int8_calibration_sentences": 40}
@@ -229,7 +229,7 @@ def test_positive_weights_and_macro_f1():
 def test_top_layers_on_cached_states_equal_the_full_forward(tiny_backbone, sentences_file):
     from policytag.model import SentenceTagger, tokenize
     from policytag.records import read_sentences
-    from training.frozen_layers import FrozenStates, freeze_bottom, top_logits
+    from policytag.training.frozen_layers import FrozenStates, freeze_bottom, top_logits
 
     texts = [s.text for s in read_sentences(sentences_file)][:24]
     model = SentenceTagger.from_backbone(tiny_backbone).eval()

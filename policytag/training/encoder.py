@@ -1,0 +1,59 @@
+"""e5 sentence embeddings from a backbone checkpoint (models/backbone/): NFC, prefix, mean pooling, L2 norm; used
+by the zero-shot baseline and the active-learning simulation."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from policytag.training.predictors import BaselineError
+
+
+class EncoderError(BaselineError):
+    """A backbone directory without a checkpoint; the message says how to build it."""
+
+
+class Encoder:
+    """e5 sentence embeddings from a backbone checkpoint (models/backbone/): NFC, prefix, mean pooling, L2 norm."""
+
+    def __init__(self, backbone_dir: str | os.PathLike, max_length: int = 128, batch_size: int = 32):
+        from transformers import AutoModel, AutoTokenizer
+
+        backbone_dir = Path(backbone_dir)
+        if not (backbone_dir / "config.json").is_file():
+            raise EncoderError(f"{backbone_dir} holds no backbone checkpoint (config.json expected); build it "
+                               "with `dvc repro backbone` (python -m policytag.training.backbone) or pass the right directory")
+        self.tokenizer = AutoTokenizer.from_pretrained(str(backbone_dir))
+        self.model = AutoModel.from_pretrained(str(backbone_dir), add_pooling_layer=False).eval()
+        self.max_length, self.batch_size = max_length, batch_size
+        self._cache: dict[tuple[str, str], np.ndarray] = {}  # (prefix, text) -> embedding: folds share sentences
+
+    def encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        import torch
+
+        from policytag.model import mean_pool
+        from policytag.training.batches import tokenized_batches
+
+        texts = list(texts)
+        todo = list(dict.fromkeys(t for t in texts if (prefix, t) not in self._cache))
+        with torch.inference_mode():
+            for rows, batch in tokenized_batches(self.tokenizer, todo, self.batch_size, self.max_length, prefix):
+                chunk = [todo[i] for i in rows]
+                hidden = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+                pooled = torch.nn.functional.normalize(mean_pool(hidden.last_hidden_state, batch["attention_mask"]),
+                                                       dim=-1).numpy()
+                self._cache.update(((prefix, text), vector) for text, vector in zip(chunk, pooled))
+        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
+        for i, text in enumerate(texts):
+            out[i] = self._cache[(prefix, text)]
+        return out
+
+
+@lru_cache(maxsize=2)
+def load_encoder(backbone_dir: str, max_length: int, batch_size: int) -> Encoder:
+    """One encoder per backbone and settings, shared by the folds of a cross-validation."""
+    return Encoder(backbone_dir, max_length, batch_size)

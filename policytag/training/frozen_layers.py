@@ -1,0 +1,81 @@
+"""Training only the top encoder layers, with the frozen bottom's output computed once.
+
+With `train.trainable_layers: K` (fewer than the encoder's layers), the word embeddings and the bottom layers are
+frozen and run once per sentence, in eval mode; every epoch then runs only the top K layers, the pooling and the
+head. On a CPU this makes an epoch several times cheaper than a full forward and backward pass, which is what
+lets cross-validation of the transformer fit in the pipeline's time budget.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from policytag.model import SentenceTagger, mean_pool
+from policytag.training.batches import tokenized_batches
+
+
+def layers(model: SentenceTagger):
+    return model.encoder.encoder.layer
+
+
+def freeze_bottom(model: SentenceTagger, trainable_layers: int) -> int:
+    """Freeze embeddings and all but the top `trainable_layers` layers; return how many layers are frozen."""
+    frozen = max(0, len(layers(model)) - trainable_layers)
+    for parameter in model.encoder.embeddings.parameters():
+        parameter.requires_grad_(False)
+    for layer in layers(model)[:frozen]:
+        for parameter in layer.parameters():
+            parameter.requires_grad_(False)
+    return frozen
+
+
+class FrozenStates:
+    """The hidden states after the frozen layers, per sentence (unpadded), in input order.
+
+    The frozen layers are the pretrained ones, the same in every fold of a cross-validation: `cache` (a dict the
+    caller keeps, keyed by frozen layers, length limit and text) lets the folds compute each sentence once.
+    Sentences run in batches of similar length, so little of the work is padding."""
+
+    def __init__(self, model: SentenceTagger, tokenizer, texts: Sequence[str], frozen: int, max_length: int,
+                 batch_size: int = 64, cache: dict | None = None):
+        cache = {} if cache is None else cache
+        keys = [(frozen, max_length, text) for text in texts]
+        missing = list(dict.fromkeys(key for key in keys if key not in cache))
+        if missing:
+            device = next(model.parameters()).device
+            was_training = model.training
+            model.eval()
+            with torch.no_grad():
+                for rows, batch in tokenized_batches(tokenizer, [key[2] for key in missing], batch_size, max_length,
+                                                     model.config.input_prefix, by_length=True):
+                    chunk = [missing[i] for i in rows]
+                    mask = batch["attention_mask"].to(device)
+                    output = model.encoder(input_ids=batch["input_ids"].to(device), attention_mask=mask,
+                                           output_hidden_states=True)
+                    hidden = output.hidden_states[frozen]
+                    for row, key in enumerate(chunk):
+                        cache[key] = hidden[row, : int(mask[row].sum())].clone()
+            model.train(was_training)
+        self.states: list[torch.Tensor] = [cache[key] for key in keys]
+
+    def batch(self, rows: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded hidden states [batch, length, hidden] and their attention mask [batch, length]."""
+        picked = [self.states[i] for i in rows]
+        length = max(state.shape[0] for state in picked)
+        hidden = picked[0].new_zeros((len(picked), length, picked[0].shape[1]))
+        mask = torch.zeros((len(picked), length), dtype=torch.long, device=hidden.device)
+        for i, state in enumerate(picked):
+            hidden[i, : state.shape[0]] = state
+            mask[i, : state.shape[0]] = 1
+        return hidden, mask
+
+
+def top_logits(model: SentenceTagger, hidden: torch.Tensor, mask: torch.Tensor, frozen: int) -> torch.Tensor:
+    """Run the top layers, mean pooling, dropout and head on cached states: the same logits as model(...)."""
+    additive = (1.0 - mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+    for layer in layers(model)[frozen:]:
+        output = layer(hidden, attention_mask=additive)
+        hidden = output[0] if isinstance(output, tuple) else output
+    return model.head(model.dropout(mean_pool(hidden, mask)))

@@ -1,0 +1,175 @@
+"""The `train` stage: fine-tune the sentence classifier (policytag/training/fit.py), take its thresholds from the
+cross-validation of the same recipe (policytag/training/classifier_thresholds.py), and write models/classifier/.
+
+params.yaml `train:`, data/dataset and models/backbone in; models/classifier/ out (checkpoint, tokenizer,
+thresholds.json, training_params.json, history.json, metrics.json and a model card, policytag/training/model_cards.py),
+written to a temporary directory and renamed into place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from policytag.labels import LABEL_NAMES
+from policytag.model import Classifier, SentenceTagger, save_classifier, weights_version, write_thresholds
+from policytag.records import atomic_directory
+from policytag.training.artifacts import directory_hash, package_versions, write_json
+from policytag.training.data import DatasetError, load_dataset_dict, split_arrays
+from policytag.training.fit import _stderr, fit, training_rows
+from policytag.training.metrics import label_metrics
+from policytag.training.model_cards import classifier_card, format_score
+from policytag.training.params import ParamsError, TrainParams, load_section
+
+__all__ = ["TrainParams", "fit", "main", "write_classifier"]
+
+
+def _language_counts(dataset) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for split in dataset.values():
+        if "lang" in split.column_names:
+            for lang in split["lang"]:
+                counts[lang] = counts.get(lang, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def write_classifier(out_dir: str | os.PathLike, model: SentenceTagger, tokenizer, thresholds: np.ndarray,
+                     history: dict, training: dict, calibration_texts: Sequence[str] = ()) -> Path:
+    """Write the classifier directory atomically: built beside `out_dir`, then renamed into place."""
+    out_dir = Path(out_dir)
+    with atomic_directory(out_dir) as tmp:
+        save_classifier(tmp, model, tokenizer, thresholds)
+        if calibration_texts:
+            from policytag.training.int8_thresholds import int8_thresholds
+
+            scores = Classifier(model, tokenizer, list(LABEL_NAMES), thresholds, "calibration",
+                                next(model.parameters()).device).predict_proba(calibration_texts)
+            write_thresholds(tmp, LABEL_NAMES, thresholds, int8_thresholds(tmp, scores, calibration_texts, thresholds))
+        training = {**training, "model_version": weights_version(tmp)}
+        write_json(tmp / "training_params.json", training)
+        write_json(tmp / "history.json", history)
+        write_json(tmp / "metrics.json", _stage_metrics(history))
+        (tmp / "README.md").write_text(classifier_card(training, history, thresholds), encoding="utf-8")
+    return out_dir
+
+
+def _stage_metrics(history: dict) -> dict:
+    """Validation metrics for `dvc metrics` (no timings: a rerun gives the same file)."""
+    validation = history["validation"] or {}
+    tuned = validation.get("tuned", {})
+    return {
+        "best_epoch": history["best_epoch"],
+        "epochs_run": len(history["epochs"]),
+        "validation": {
+            "macro_f1": tuned.get("macro_f1"),
+            "macro_f1_at_0.5": validation.get("at_0.5", {}).get("macro_f1"),
+            "f1": {name: m["f1"] for name, m in tuned.get("labels", {}).items()},
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m policytag.training.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--dataset", type=Path, default=Path("data/dataset"))
+    parser.add_argument("--backbone", type=Path, default=Path("models/backbone"))
+    parser.add_argument("--out", type=Path, default=Path("models/classifier"))
+    parser.add_argument("--crossval", type=Path, default=None,
+                        help="take the thresholds from this crossval output's out-of-fold scores of the same recipe "
+                             "(models/crossval); without it they are tuned on the validation split")
+    parser.add_argument("--crossval-run", default="transformer", help="the crossval.models entry of this recipe")
+    parser.add_argument("--metrics", type=Path, default=None,
+                        help="also write the validation metrics here (a DVC metrics file outside --out)")
+    args = parser.parse_args(argv)
+
+    try:
+        params = load_section(args.params, TrainParams)
+    except ParamsError as error:
+        return _fail(f"{args.params}: {error}")
+    if not (args.backbone / "config.json").is_file():
+        return _fail(f"{args.backbone} holds no backbone checkpoint; build it with `dvc repro backbone`")
+    try:
+        dataset = load_dataset_dict(args.dataset)
+        train, validation = dataset["train"], dataset["validation"]
+    except DatasetError as error:
+        return _fail(str(error))
+    except (FileNotFoundError, KeyError, ValueError) as error:
+        return _fail(f"{args.dataset} is not a dataset with train and validation splits ({error}); "
+                     "build it with `dvc repro dataset`")
+    if not len(training_rows(train, params)):
+        return _fail(f"train.sources={params.sources!r} leaves no training sentences; sources in "
+                     f"{args.dataset}: {sorted(set(dataset['train']['source']))}")
+
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    _stderr(f"train: {len(train)} train / {len(validation)} validation sentences, backbone {args.backbone}")
+    model, thresholds, history = fit(train, validation, params, args.backbone)
+    history["thresholds_from"] = "validation split"
+    if args.crossval:
+        from policytag.training.classifier_thresholds import ThresholdSourceError, thresholds_from_crossval
+
+        try:
+            thresholds, stability = thresholds_from_crossval(args.crossval, args.crossval_run, asdict(params),
+                                                             params.threshold_step)
+        except ThresholdSourceError as error:
+            return _fail(str(error))
+        history["thresholds_from"] = f"out-of-fold scores of {args.crossval / args.crossval_run}.jsonl"
+        history["threshold_stability"] = stability
+        if len(validation):
+            val_texts, val_labels = split_arrays(validation)
+            scores = Classifier(model, tokenizer_for(args.backbone), list(LABEL_NAMES), thresholds, "validation",
+                                next(model.parameters()).device).predict_proba(val_texts)
+            history["validation"] = {"tuned": label_metrics(val_labels, scores, thresholds),
+                                     "at_0.5": label_metrics(val_labels, scores, np.full(len(LABEL_NAMES), 0.5))}
+    provenance_file = args.backbone / "backbone.json"
+    provenance = json.loads(provenance_file.read_text(encoding="utf-8")) if provenance_file.is_file() else {}
+    _, train_labels = split_arrays(training_rows(train, params))
+    training = {
+        "params": asdict(params),
+        "labels": list(LABEL_NAMES),
+        "dataset": {
+            "path": args.dataset.as_posix(),
+            "version": directory_hash(args.dataset),
+            "splits": {name: len(split) for name, split in dataset.items()},
+            "languages": _language_counts(dataset),
+            "train_positives": {name: int(train_labels[:, k].sum()) for k, name in enumerate(LABEL_NAMES)},
+        },
+        "backbone": {"path": args.backbone.as_posix(),
+                     **{key: provenance[key] for key in ("source", "model") if key in provenance}},
+        "packages": package_versions(["torch", "transformers", "tokenizers", "datasets", "numpy"]),
+    }
+    tokenizer = AutoTokenizer.from_pretrained(str(args.backbone))
+    from policytag.training.int8_thresholds import sample_texts
+
+    calibration = sample_texts(train["text"], params.int8_calibration_sentences, params.seed)
+    out = write_classifier(args.out, model, tokenizer, thresholds, history, training, calibration)
+    if args.metrics:
+        write_json(args.metrics, _stage_metrics(history))
+    tuned = (history["validation"] or {}).get("tuned", {})
+    _stderr(f"train: best epoch {history['best_epoch']}, validation macro-F1 {format_score(tuned.get('macro_f1'))} "
+            f"(tuned thresholds) -> {out}")
+    return 0
+
+
+def tokenizer_for(backbone: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(backbone))
+
+
+def _fail(message: str) -> int:
+    print(f"train: error: {message}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
