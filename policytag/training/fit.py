@@ -57,19 +57,20 @@ def batches_by_length(rng: np.random.Generator, rows: int, batch_size: int,
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _optimizer(model: SentenceTagger, params: TrainParams) -> torch.optim.Optimizer:
-    """AdamW: the encoder at encoder_lr, the head at head_lr; no weight decay on biases and LayerNorms."""
+def adamw(model: SentenceTagger, encoder_lr: float, head_lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW over the trainable parameters: the encoder at encoder_lr, the head at head_lr; no weight decay on
+    biases and LayerNorms."""
     groups = {}
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
-        lr = params.head_lr if name.startswith("head.") else params.encoder_lr
-        decay = 0.0 if name.endswith("bias") or "LayerNorm" in name else params.weight_decay
+        lr = head_lr if name.startswith("head.") else encoder_lr
+        decay = 0.0 if name.endswith("bias") or "LayerNorm" in name else weight_decay
         groups.setdefault((lr, decay), []).append(parameter)
     return torch.optim.AdamW([{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()])
 
 
-def _linear_warmup(optimizer: torch.optim.Optimizer, warmup: int, total: int):
+def linear_warmup(optimizer: torch.optim.Optimizer, warmup: int, total: int):
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / (warmup + 1)
@@ -184,9 +185,9 @@ def fit(train, validation, params: TrainParams | dict, backbone_dir: str | os.Pa
             cached_val = frozen_layers.FrozenStates(model, tokenizer, val_texts, frozen, params.max_length,
                                                     params.eval_batch_size, state_cache)
         pos_weight = torch.from_numpy(positive_weights(train_labels, params.pos_weight_cap)).to(device)
-        optimizer = _optimizer(model, params)
+        optimizer = adamw(model, params.encoder_lr, params.head_lr, params.weight_decay)
         steps = math.ceil(len(train_texts) / params.batch_size) * params.epochs
-        scheduler = _linear_warmup(optimizer, int(params.warmup_ratio * steps), steps)
+        scheduler = linear_warmup(optimizer, int(params.warmup_ratio * steps), steps)
         order_rng = np.random.default_rng(params.seed)
         trainable = {name for name, p in model.named_parameters() if p.requires_grad}
 

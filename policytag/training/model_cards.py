@@ -1,6 +1,7 @@
 """The model cards (README.md, Hugging Face format) of every model the stages write: the fine-tuned classifier
-(policytag/training/train.py) and the two baselines (policytag/training/tfidf.py, policytag/training/zeroshot.py). Each is a template filled from
-what the model's writer recorded; nothing here reads files."""
+(policytag/training/train.py), its student (policytag/training/distill.py) and the two baselines
+(policytag/training/tfidf.py, policytag/training/zeroshot.py). Each is a template filled from what the model's writer
+recorded; nothing here reads files."""
 
 from __future__ import annotations
 
@@ -127,6 +128,56 @@ train:
 - Languages other than those listed were not seen in training; the multilingual encoder may transfer, unmeasured.
 - Text beyond {params['max_length']} tokens is cut off.
 - Labels follow the policytag annotation guidelines; they are topics and claims, not judgements.
+"""
+
+
+def student_card(training: dict, history: dict, thresholds: np.ndarray) -> str:
+    """README.md of the student directory (policytag/training/distill.py): what it kept of the teacher, how it
+    learnt, how closely it follows the teacher."""
+    params, data, teacher = training["params"], training["data"], training["teacher"]
+    rows = "\n".join(f"| {name} | {thresholds[k]:.3f} |" for k, name in enumerate(LABEL_NAMES))
+    losses = "\n".join(f"| {e['epoch']} | {e['train_loss']:.4f} |" for e in history["epochs"])
+    validation = history["validation_macro_f1"]
+    text = textwrap.fill(
+        f"A student of the policytag classifier `{teacher['model_version']}` ({teacher['path']}): the same tokenizer, "
+        f"word embeddings (frozen), pooling and head, and {len(training['kept_layers'])} of the teacher's "
+        f"{teacher['layers']} encoder layers (layers {', '.join(map(str, training['kept_layers']))}, as initial "
+        f"weights). It learnt the teacher's fp32 scores on {data['train_sentences']} sentences outside the validation "
+        f"and test documents ({data['labelled']} labelled, where the target is {params['gold_weight']} x gold + "
+        f"{1 - params['gold_weight']:.2f} x the teacher; {data['unlabelled']} unlabelled): BCE, AdamW (layers lr "
+        f"{params['encoder_lr']}, head lr {params['head_lr']}, batch {params['batch_size']}), {params['epochs']} "
+        f"epochs, seed {params['seed']}. Its thresholds are matched on the {data['held_out_sentences']} sentences of "
+        f"the {data['held_out_documents']} validation documents, which it never trained on, so that it predicts each "
+        f"label as often as the teacher does there; its int8 export has its own thresholds, matched the same way "
+        f"to its fp32 decisions.", width=115)
+    return f"""---
+library_name: transformers
+pipeline_tag: text-classification
+tags: [policytag, multi-label-classification, sentence-classification, distillation]
+---
+# policytag sentence classifier: {len(training['kept_layers'])}-layer student
+
+Model version (weights hash): `{training['model_version']}`. A standard policytag classifier directory:
+`policytag tag --model DIR`, `policytag serve-ml --model DIR`, `Classifier.load(DIR)` load it as they load the teacher.
+
+## How it was made
+{text}
+
+On the validation documents: {history['held_out_agreement']:.2%} of (sentence, label) decisions agree with the
+teacher's; macro-F1 {validation['student']:.3f} (teacher {validation['teacher']:.3f}). Test figures, per language and
+beside the teacher, are in reports/evaluation.md; the speed and accuracy of other sizes in reports/student.md.
+
+| label | threshold |
+|---|---:|
+{rows}
+
+| epoch | train loss |
+|---|---:|
+{losses}
+
+## Limits
+The teacher's limits (its model card), and the student follows the teacher's mistakes as well as its successes; it
+is measured against gold labels on the test documents, not only against the teacher.
 """
 
 

@@ -147,6 +147,38 @@ class TrainParams:
 
 
 @dataclass(frozen=True)
+class DistillParams:
+    """params.yaml `distill:`: the student (policytag/training/distill.py): how many of the teacher's encoder layers it
+    keeps, and how it learns the teacher's scores."""
+
+    SECTION = "distill"
+    layers: int = 3
+    """K: the student keeps K of the teacher's encoder layers, evenly spaced from the first to the last."""
+    epochs: int = 8
+    batch_size: int = 32
+    encoder_lr: float = 1e-4
+    head_lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    gold_weight: float = 0.5
+    """On a labelled sentence the target is gold_weight x the gold label + (1 - gold_weight) x the teacher's score;
+    elsewhere the teacher's score alone."""
+    seed: int = 13
+    int8_calibration_sentences: int = 1000
+    curve: list = field(default_factory=lambda: [2, 3, 4, 6])
+    """The K values `policytag distill --curve` trains and measures (by hand, not in `dvc repro`)."""
+
+    def check(self) -> None:
+        if self.layers < 1 or any(not isinstance(k, int) or k < 1 for k in self.curve):
+            raise ParamsError("distill.layers and every distill.curve entry must be a whole number of layers, >= 1")
+        if not 0 <= self.gold_weight <= 1:
+            raise ParamsError("distill.gold_weight must lie in [0, 1]")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ParamsError("distill.epochs and distill.batch_size must be at least 1")
+
+
+@dataclass(frozen=True)
 class TfidfParams:
     """params.yaml `baseline.tfidf:`: the TF-IDF vectorizer and the per-label logistic regressions."""
 

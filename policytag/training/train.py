@@ -10,25 +10,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from policytag.labels import LABEL_NAMES
-from policytag.model import Classifier, SentenceTagger, save_classifier, weights_version, write_thresholds
-from policytag.records import atomic_directory
+from policytag.model import Classifier
 from policytag.training.artifacts import directory_hash, package_versions, write_json
+from policytag.training.classifier_dir import write_classifier
 from policytag.training.data import DatasetError, load_dataset_dict, split_arrays
 from policytag.training.fit import _stderr, fit, training_rows
 from policytag.training.metrics import label_metrics
 from policytag.training.model_cards import classifier_card, format_score
 from policytag.training.params import ParamsError, TrainParams, load_section
 
-__all__ = ["TrainParams", "fit", "main", "write_classifier"]
+__all__ = ["TrainParams", "fit", "main"]
 
 
 def _language_counts(dataset) -> dict[str, int]:
@@ -38,26 +36,6 @@ def _language_counts(dataset) -> dict[str, int]:
             for lang in split["lang"]:
                 counts[lang] = counts.get(lang, 0) + 1
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
-
-
-def write_classifier(out_dir: str | os.PathLike, model: SentenceTagger, tokenizer, thresholds: np.ndarray,
-                     history: dict, training: dict, calibration_texts: Sequence[str] = ()) -> Path:
-    """Write the classifier directory atomically: built beside `out_dir`, then renamed into place."""
-    out_dir = Path(out_dir)
-    with atomic_directory(out_dir) as tmp:
-        save_classifier(tmp, model, tokenizer, thresholds)
-        if calibration_texts:
-            from policytag.training.int8_thresholds import int8_thresholds
-
-            scores = Classifier(model, tokenizer, list(LABEL_NAMES), thresholds, "calibration",
-                                next(model.parameters()).device).predict_proba(calibration_texts)
-            write_thresholds(tmp, LABEL_NAMES, thresholds, int8_thresholds(tmp, scores, calibration_texts, thresholds))
-        training = {**training, "model_version": weights_version(tmp)}
-        write_json(tmp / "training_params.json", training)
-        write_json(tmp / "history.json", history)
-        write_json(tmp / "metrics.json", _stage_metrics(history))
-        (tmp / "README.md").write_text(classifier_card(training, history, thresholds), encoding="utf-8")
-    return out_dir
 
 
 def _stage_metrics(history: dict) -> dict:
@@ -151,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     from policytag.training.int8_thresholds import sample_texts
 
     calibration = sample_texts(train["text"], params.int8_calibration_sentences, params.seed)
-    out = write_classifier(args.out, model, tokenizer, thresholds, history, training, calibration)
+    out = write_classifier(args.out, model, tokenizer, thresholds, training,
+                           card=lambda facts: classifier_card(facts, history, thresholds),
+                           facts={"history": history, "metrics": _stage_metrics(history)}, calibration_texts=calibration)
     if args.metrics:
         write_json(args.metrics, _stage_metrics(history))
     tuned = (history["validation"] or {}).get("tuned", {})

@@ -1,0 +1,377 @@
+"""The `distill` stage: a student classifier with K of the teacher's encoder layers that scores as the teacher does,
+several times faster.
+
+The student (policytag/training/student.py) learns the teacher's (models/classifier's) fp32 scores on every
+sentence the project has outside the held-out documents: the labelled train documents and their translations,
+and the unlabelled sentences of data/sentences.jsonl (pool, raw text). On a labelled sentence its target mixes the
+gold labels in (`distill.gold_weight`). BCE on those soft targets, AdamW, linear warm-up and decay, word embeddings
+frozen (most of e5-small's weights), every kept layer and the head trained.
+
+Held out: the validation and test documents, with their translations. The student never trains on them. Its
+thresholds are matched on the validation documents' sentences: under them it predicts each label for as many
+sentences as the teacher does at the teacher's thresholds (policytag/training/thresholds.py, matched_thresholds).
+These are its own scores on text it never saw. Its int8 export gets its own thresholds too, as the teacher's
+does. The test documents stay for the evaluate stage, which scores student and teacher side by side.
+
+models/student/ is a standard classifier directory (`policytag tag --model models/student`, `serve-ml --model
+models/student`), with training_params.json (the kept layers, the data, the params), history.json and a model card.
+
+K is chosen from a measured curve: `policytag distill --curve` trains a student for each K of `distill.curve` (by
+hand, not in `dvc repro`). For each it measures the int8 speed against the teacher's in the same run, macro-F1 per
+language on the test documents (fp32 and int8), and agreement with the teacher. The results go to
+metrics/student-curve.json and reports/student.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from policytag.labels import LABEL_NAMES
+from policytag.records import Sentence, atomic_writer, read_sentences
+from policytag.training.artifacts import directory_hash, package_versions, write_json
+from policytag.training.data import DatasetError, load_dataset_dict, split_arrays
+from policytag.training.metrics import macro_f1
+from policytag.training.params import DistillParams, ParamsError, load_section
+from policytag.training.thresholds import apply_thresholds, matched_thresholds
+
+
+@dataclass
+class DistillationData:
+    """What the student learns from and where its thresholds are matched: texts, and for labelled ones the gold
+    labels (NaN rows for unlabelled text)."""
+
+    texts: list[str]
+    gold: np.ndarray  # [texts, labels]; NaN where a sentence has no labels
+    held_out_texts: list[str]  # the validation documents' sentences, never trained on
+    counts: dict
+
+
+def corpus_sentences(path: Path) -> list[Sentence]:
+    """data/sentences.jsonl, every sentence the segment stage found (labelled or not)."""
+    try:
+        return read_sentences(path)
+    except FileNotFoundError:
+        raise DatasetError(f"{path} is missing; build it with `dvc repro segment`") from None
+    except (ValueError, TypeError) as error:
+        raise DatasetError(f"{path}: not the segment stage's sentences ({error}); rebuild it with "
+                           "`dvc repro segment`") from None
+
+
+def distillation_data(dataset_dict, sentences: Sequence[Sentence]) -> DistillationData:
+    """The student's training text and held-out text from the dataset stage's splits and data/sentences.jsonl.
+
+    Documents are the dataset's groups (a document with its translations). The validation and test groups are held
+    out whole, and the test sentences are not used at all. An unlabelled sentence of data/sentences.jsonl goes with
+    its article's groups: left out if one of them is a test group, held out if one is a validation group."""
+    groups_of_article: dict[str, set[str]] = {}
+    labelled: dict[str, tuple[str, str, np.ndarray]] = {}  # id -> (text, group, gold)
+    for split in dataset_dict.values():
+        texts, gold = split_arrays(split)
+        for row_id, article_id, group, text, labels in zip(split["id"], split["article_id"], split["group"], texts,
+                                                           gold):
+            groups_of_article.setdefault(article_id, set()).add(group)
+            labelled[row_id] = (text, group, labels)
+    validation_groups = set(dataset_dict["validation"]["group"]) if "validation" in dataset_dict else set()
+    test_groups = set(dataset_dict["test"]["group"]) if "test" in dataset_dict else set()
+    held_out_groups = validation_groups | test_groups
+
+    texts: dict[str, np.ndarray] = {}  # text -> gold (NaN: unlabelled); the first labelled occurrence wins
+    held_out: dict[str, None] = {}
+    unlabelled = 0
+    for row_id, (text, group, gold) in labelled.items():
+        if group in validation_groups:
+            held_out.setdefault(text)
+        elif group not in held_out_groups:
+            texts.setdefault(text, np.asarray(gold, dtype=np.float32))
+    for sentence in sentences:
+        if sentence.id in labelled:
+            continue
+        groups = groups_of_article.get(sentence.article_id, {sentence.article_id})
+        if groups & test_groups:
+            continue
+        if groups & validation_groups:
+            held_out.setdefault(sentence.text)
+        elif sentence.text not in texts:
+            texts[sentence.text] = np.full(len(LABEL_NAMES), np.nan, dtype=np.float32)
+            unlabelled += 1
+    if not texts or not held_out:
+        raise DatasetError("the dataset leaves no training or no validation documents for the student; rebuild it "
+                           "with `dvc repro dataset` (params.yaml dataset: validation_fraction > 0)")
+    gold = np.stack(list(texts.values()))
+    counts = {"train_sentences": len(texts), "labelled": int(len(texts) - unlabelled), "unlabelled": unlabelled,
+              "held_out_sentences": len(held_out), "held_out_documents": len(validation_groups),
+              "test_documents_left_out": len(test_groups)}
+    return DistillationData(list(texts), gold, list(held_out), counts)
+
+
+def soft_targets(teacher_scores: np.ndarray, gold: np.ndarray, gold_weight: float) -> np.ndarray:
+    """The teacher's scores, mixed with the gold labels where a sentence has them."""
+    labelled = ~np.isnan(gold).any(axis=1)
+    targets = np.asarray(teacher_scores, dtype=np.float32).copy()
+    targets[labelled] = gold_weight * gold[labelled] + (1 - gold_weight) * targets[labelled]
+    return targets
+
+
+def train_student(teacher, tokenizer, texts: Sequence[str], targets: np.ndarray, params: DistillParams,
+                  log: Callable[[str], None] = lambda line: None):
+    """A student of `params.layers` layers fitted to `targets` (see the module's docstring); in eval mode, with
+    its history (per-epoch loss) and the teacher layers it kept."""
+    import torch
+
+    from policytag.model import tokenize
+    from policytag.training.fit import adamw, batches_by_length, linear_warmup, seeded
+    from policytag.training.student import student_from_teacher
+
+    texts = list(texts)
+    config = teacher.config
+    with seeded(params.seed):
+        student, kept = student_from_teacher(teacher, params.layers)
+        for parameter in student.encoder.embeddings.parameters():
+            parameter.requires_grad_(False)
+        device = next(student.parameters()).device
+        lengths = [len(ids) for ids in tokenize(tokenizer, texts, config.max_length, config.input_prefix,
+                                                padding=False)["input_ids"]]
+        optimizer = adamw(student, params.encoder_lr, params.head_lr, params.weight_decay)
+        steps = math.ceil(len(texts) / params.batch_size) * params.epochs
+        scheduler = linear_warmup(optimizer, int(params.warmup_ratio * steps), steps)
+        order = np.random.default_rng(params.seed)
+        target_tensor = torch.from_numpy(np.asarray(targets, dtype=np.float32))
+        epochs = []
+        for epoch in range(1, params.epochs + 1):
+            started, total = time.perf_counter(), 0.0
+            student.train()
+            for rows in batches_by_length(order, len(texts), params.batch_size, lengths):
+                batch = tokenize(tokenizer, [texts[i] for i in rows], config.max_length, config.input_prefix)
+                logits = student(input_ids=batch["input_ids"].to(device),
+                                 attention_mask=batch["attention_mask"].to(device)).logits
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target_tensor[rows].to(device))
+                loss.backward()
+                if params.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(student.parameters(), params.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                total += loss.item() * len(rows)
+            epochs.append({"epoch": epoch, "train_loss": round(total / len(texts), 6)})
+            log(f"distill: K={params.layers}: epoch {epoch}/{params.epochs}: loss {total / len(texts):.4f}, "
+                f"{time.perf_counter() - started:.1f} s")
+        student.eval()
+    return student, {"epochs": epochs, "kept_layers": kept}
+
+
+def agreement(first: np.ndarray, second: np.ndarray) -> float:
+    """The share of (sentence, label) decisions two models make alike."""
+    return round(float((np.asarray(first) == np.asarray(second)).mean()), 4)
+
+
+@dataclass
+class Lesson:
+    """What the teacher teaches, scored once and shared by every student of a curve: the distillation data, the
+    targets, and the teacher's scores and decisions on the held-out and validation sentences."""
+
+    teacher: object  # policytag.model.Classifier
+    teacher_dir: Path
+    data: DistillationData
+    targets: np.ndarray
+    held_out_scores: np.ndarray
+    validation_texts: list[str]
+    validation_gold: np.ndarray
+    validation_macro_f1: float
+
+
+def lesson(teacher_dir: Path, dataset_dict, sentences: Sequence[Sentence], gold_weight: float,
+           log: Callable[[str], None] = lambda line: None) -> Lesson:
+    from policytag.model import Classifier
+
+    data = distillation_data(dataset_dict, sentences)
+    teacher = Classifier.load(teacher_dir)
+    log(f"distill: the teacher scores {len(data.texts)} training and {len(data.held_out_texts)} held-out sentences")
+    targets = soft_targets(teacher.predict_proba(data.texts), data.gold, gold_weight)
+    validation_texts, validation_gold = split_arrays(dataset_dict["validation"])
+    validation_decided = apply_thresholds(teacher.predict_proba(validation_texts), teacher.thresholds)
+    return Lesson(teacher, teacher_dir, data, targets, teacher.predict_proba(data.held_out_texts), validation_texts,
+                  validation_gold, round(macro_f1(validation_gold, validation_decided), 4))
+
+
+def distill(lesson: Lesson, params: DistillParams, out: Path, log: Callable[[str], None] = lambda line: None) -> dict:
+    """Train a student of `params.layers` layers, match its thresholds to the teacher's decisions on the held-out
+    documents, write the classifier directory `out`; the stage's metrics."""
+    from policytag.model import Classifier
+    from policytag.training.classifier_dir import write_classifier
+    from policytag.training.int8_thresholds import sample_texts
+    from policytag.training.model_cards import student_card
+
+    teacher, data = lesson.teacher, lesson.data
+    started = time.perf_counter()
+    student, history = train_student(teacher.model, teacher.tokenizer, data.texts, lesson.targets, params, log)
+    history["train_seconds"] = round(time.perf_counter() - started, 1)
+    scorer = Classifier(student, teacher.tokenizer, list(LABEL_NAMES), teacher.thresholds, "student", teacher.device)
+    student_held_out = scorer.predict_proba(data.held_out_texts)
+    thresholds = matched_thresholds(lesson.held_out_scores, teacher.thresholds, student_held_out)
+    history["held_out_agreement"] = agreement(apply_thresholds(lesson.held_out_scores, teacher.thresholds),
+                                              apply_thresholds(student_held_out, thresholds))
+    student_validation = apply_thresholds(scorer.predict_proba(lesson.validation_texts), thresholds)
+    history["validation_macro_f1"] = {"teacher": lesson.validation_macro_f1,
+                                      "student": round(macro_f1(lesson.validation_gold, student_validation), 4)}
+    training = {
+        "params": asdict(params),
+        "labels": list(LABEL_NAMES),
+        "teacher": {"path": lesson.teacher_dir.as_posix(), "model_version": teacher.model_version,
+                    "layers": teacher.model.config.encoder_config.num_hidden_layers},
+        "kept_layers": history["kept_layers"],
+        "data": data.counts,
+        "packages": package_versions(["torch", "transformers", "tokenizers", "numpy"]),
+    }
+    calibration = sample_texts(data.texts, params.int8_calibration_sentences, params.seed)
+    write_classifier(out, student, teacher.tokenizer, thresholds, training,
+                     card=lambda facts: student_card(facts, history, thresholds), facts={"history": history},
+                     calibration_texts=calibration)
+    return {"layers": params.layers, "kept_layers": history["kept_layers"],
+            "held_out_agreement": history["held_out_agreement"],
+            "validation_macro_f1": history["validation_macro_f1"], **data.counts}
+
+
+def test_figures(model_dir: Path, test, int8: bool) -> tuple[dict, np.ndarray]:
+    """Macro-F1 overall and per language on the test split, and the decisions, of a classifier directory (fp32, or
+    its int8 export at its int8 thresholds)."""
+    from policytag.fast_scorer import OnnxScorer
+    from policytag.model import Classifier
+
+    scorer = OnnxScorer(model_dir) if int8 else Classifier.load(model_dir)
+    texts, gold = split_arrays(test)
+    decided = apply_thresholds(scorer.predict_proba(texts), scorer.thresholds)
+    langs = np.asarray(test["lang"])
+    figures = {"macro_f1": round(macro_f1(gold, decided), 4)}
+    for lang in ("en", "vi"):
+        rows = langs == lang
+        if rows.any():
+            figures[f"macro_f1_{lang}"] = round(macro_f1(gold[rows], decided[rows]), 4)
+    return figures, decided
+
+
+def int8_speed(model_dirs: dict[str, Path], texts: Sequence[str], rounds: int = 3) -> dict[str, float]:
+    """Sentences per second of each model's int8 scorer on `texts` (export and first call excluded), the models
+    taking turns round by round so that others' load on the machine hits them alike; the best round counts."""
+    from policytag.fast_scorer import OnnxScorer
+
+    scorers = {name: OnnxScorer(path) for name, path in model_dirs.items()}
+    for scorer in scorers.values():
+        scorer.predict_proba(list(texts)[:64])
+    best = {name: math.inf for name in scorers}
+    for _ in range(rounds):
+        for name, scorer in scorers.items():
+            started = time.perf_counter()
+            scorer.predict_proba(texts)
+            best[name] = min(best[name], time.perf_counter() - started)
+    return {name: round(len(texts) / seconds, 1) for name, seconds in best.items()}
+
+
+def curve(teacher_dir: Path, dataset_dict, sentences: Sequence[Sentence], params: DistillParams,
+          log: Callable[[str], None]) -> dict:
+    """A student for each K of params.curve: int8 speed beside the teacher's, test macro-F1 per language (fp32 and
+    int8) and decisions agreeing with the teacher's on the test documents."""
+    test = dataset_dict["test"]
+    teacher = {"fp32": test_figures(teacher_dir, test, int8=False), "int8": test_figures(teacher_dir, test, int8=True)}
+    results = {"teacher": {"fp32": teacher["fp32"][0], "int8": teacher["int8"][0]}, "students": {}}
+    taught = lesson(teacher_dir, dataset_dict, sentences, params.gold_weight, log)
+    with tempfile.TemporaryDirectory(prefix="policytag-student-") as scratch:
+        for layers in params.curve:
+            out = Path(scratch) / f"K{layers}"
+            facts = distill(taught, DistillParams(**{**asdict(params), "layers": layers}), out, log)
+            fp32, fp32_decided = test_figures(out, test, int8=False)
+            int8, int8_decided = test_figures(out, test, int8=True)
+            speed = int8_speed({"teacher": teacher_dir, "student": out}, list(test["text"]))
+            results["students"][str(layers)] = {
+                "kept_layers": facts["kept_layers"], "fp32": fp32, "int8": int8,
+                "agreement_fp32": agreement(teacher["fp32"][1], fp32_decided),
+                "agreement_int8": agreement(teacher["int8"][1], int8_decided),
+                "int8_sentences_per_second": speed["student"], "teacher_int8_sentences_per_second": speed["teacher"],
+                "speedup": round(speed["student"] / speed["teacher"], 2),
+                "weights_mb": round((out / "model.safetensors").stat().st_size / 1e6, 1)}
+            log(f"distill: K={layers}: {json.dumps(results['students'][str(layers)])}")
+    return results
+
+
+def curve_report(results: dict, dataset_version: str, threads: int) -> str:
+    """reports/student.md: the K curve."""
+    teacher = results["teacher"]
+    lines = [
+        "# Student size: the K curve",
+        "",
+        f"Written by `policytag distill --curve` (policytag/training/distill.py) on dataset `{dataset_version[:16]}`. "
+        "Each student keeps K of the teacher's 12 encoder layers and learns the teacher's scores (params.yaml "
+        "`distill:`). Macro-F1 is measured on the test documents, which neither model saw, per language. Agreement "
+        "is the share of (sentence, label) decisions the student makes as the teacher does, each at its own "
+        f"thresholds. Speed is the int8 ONNX scorer on the test sentences with {threads} threads, with the teacher "
+        "measured in the same run (best of 3 rounds, taking turns).",
+        "",
+        "| model | layers kept | int8 sentences/s | x teacher | macro-F1 fp32 (en / vi) | macro-F1 int8 (en / vi) | "
+        "agreement int8 | weights MB |",
+        "|---|---|---:|---:|---|---|---:|---:|",
+        f"| teacher | all 12 | – | 1 | {teacher['fp32']['macro_f1_en']:.3f} / {teacher['fp32']['macro_f1_vi']:.3f} | "
+        f"{teacher['int8']['macro_f1_en']:.3f} / {teacher['int8']['macro_f1_vi']:.3f} | 1 | – |",
+    ]
+    for layers, r in results["students"].items():
+        lines.append(
+            f"| K={layers} | {', '.join(map(str, r['kept_layers']))} | {r['int8_sentences_per_second']:.0f} "
+            f"(teacher {r['teacher_int8_sentences_per_second']:.0f}) | {r['speedup']:.2f} | "
+            f"{r['fp32']['macro_f1_en']:.3f} / {r['fp32']['macro_f1_vi']:.3f} | "
+            f"{r['int8']['macro_f1_en']:.3f} / {r['int8']['macro_f1_vi']:.3f} | {r['agreement_int8']:.4f} | "
+            f"{r['weights_mb']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="policytag distill", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--teacher", type=Path, default=Path("models/classifier"))
+    parser.add_argument("--dataset", type=Path, default=Path("data/dataset"))
+    parser.add_argument("--sentences", type=Path, default=Path("data/sentences.jsonl"))
+    parser.add_argument("--out", type=Path, default=Path("models/student"))
+    parser.add_argument("--metrics", type=Path, default=None, help="also write the stage's metrics here")
+    parser.add_argument("--curve", action="store_true",
+                        help="train a student for each K of distill.curve and measure it (writes --curve-metrics and "
+                             "--curve-report instead of --out)")
+    parser.add_argument("--curve-metrics", type=Path, default=Path("metrics/student-curve.json"))
+    parser.add_argument("--curve-report", type=Path, default=Path("reports/student.md"))
+    args = parser.parse_args(argv)
+    from policytag.model import ClassifierError
+
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        params = load_section(args.params, DistillParams)
+        dataset_dict = load_dataset_dict(args.dataset)
+        sentences = corpus_sentences(args.sentences)
+        if args.curve:
+            from policytag.fast_scorer import configure_threads
+
+            results = curve(args.teacher, dataset_dict, sentences, params, log)
+            write_json(args.curve_metrics, results)
+            with atomic_writer(args.curve_report) as handle:
+                handle.write(curve_report(results, directory_hash(args.dataset), configure_threads()))
+            log(f"distill: curve -> {args.curve_metrics}, {args.curve_report}")
+            return 0
+        facts = distill(lesson(args.teacher, dataset_dict, sentences, params.gold_weight, log), params, args.out, log)
+    except (ParamsError, DatasetError, ClassifierError, OSError, ValueError) as error:
+        print(f"distill: error: {error}", file=sys.stderr)
+        return 1
+    if args.metrics:
+        write_json(args.metrics, facts)
+    log(f"distill: K={params.layers} student, held-out agreement with the teacher {facts['held_out_agreement']}, "
+        f"validation macro-F1 {facts['validation_macro_f1']} -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

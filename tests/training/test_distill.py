@@ -1,0 +1,122 @@
+"""The distill stage on the real code path: a student made from a tiny trained-format classifier (conftest's
+tiny_classifier) learns its scores on the corpus sentences, with the dataset stage's own splits."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from policytag.cli import main as cli
+from policytag.fast_scorer import OnnxScorer
+from policytag.model import THRESHOLDS_FILE, Classifier
+from policytag.records import Sentence, read_sentences
+from policytag.training.data import load_dataset_dict
+from policytag.training.distill import distillation_data, main, soft_targets
+from policytag.training.student import spread_layers, student_from_teacher
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+FAST = {"layers": 1, "epochs": 3, "batch_size": 16, "encoder_lr": 3e-3, "head_lr": 3e-2, "warmup_ratio": 0.0,
+        "int8_calibration_sentences": 64}
+
+
+def test_student_layers_are_spread_from_first_to_last():
+    assert spread_layers(12, 2) == [0, 11]
+    assert spread_layers(12, 3) == [0, 6, 11]
+    assert spread_layers(12, 4) == [0, 4, 7, 11]
+    assert spread_layers(12, 6) == [0, 2, 4, 7, 9, 11]
+    assert spread_layers(12, 1) == [11] and spread_layers(12, 12) == list(range(12))
+    with pytest.raises(ValueError, match="between 1 and 12"):
+        spread_layers(12, 13)
+
+
+def test_a_student_with_every_layer_is_the_teacher(tiny_classifier, sentences_file):
+    teacher = Classifier.load(tiny_classifier, device="cpu")
+    texts = [s.text for s in read_sentences(sentences_file)[:20]]
+    whole, kept = student_from_teacher(teacher.model, teacher.model.config.encoder_config.num_hidden_layers)
+    assert kept == [0, 1]
+    np.testing.assert_allclose(Classifier(whole.eval(), teacher.tokenizer, teacher.labels, teacher.thresholds, "s",
+                                          teacher.device).predict_proba(texts),
+                               teacher.predict_proba(texts), atol=1e-6)
+    small, kept = student_from_teacher(teacher.model, 1)
+    assert kept == [1] and len(small.encoder.encoder.layer) == 1
+    assert torch.equal(small.encoder.encoder.layer[0].output.dense.weight,
+                       teacher.model.encoder.encoder.layer[1].output.dense.weight)
+    assert torch.equal(small.head.weight, teacher.model.head.weight)
+    assert teacher.model.config.encoder_config.num_hidden_layers == 2, "the teacher is left as it was"
+
+
+def test_held_out_documents_never_train_the_student(keyword_dataset_dir, sentences_file):
+    dataset = load_dataset_dict(keyword_dataset_dir)
+    sentences = read_sentences(sentences_file)
+    # An article the dataset has no labelled sentence of, in a validation document (in the real dataset a
+    # document's group is its article id).
+    validation_article = dataset["validation"]["group"][0]
+    extra = [Sentence(id="new:1", article_id="new", index=0, start=0, end=10, text="An unlabelled sentence.",
+                      lang="en"),
+             Sentence(id=f"{validation_article}:x", article_id=validation_article, index=99, start=0, end=5,
+                      text="An unlabelled sentence of a validation document.", lang="en")]
+    data = distillation_data(dataset, [*sentences, *extra])
+    test_texts, validation_texts = set(dataset["test"]["text"]), set(dataset["validation"]["text"])
+    assert not (set(data.texts) & test_texts) and not (set(data.texts) & validation_texts)
+    assert set(data.held_out_texts) == validation_texts | {extra[1].text}
+    assert not (set(data.held_out_texts) & test_texts)
+    assert "An unlabelled sentence." in data.texts and data.counts["unlabelled"] == 1
+    assert np.isnan(data.gold[data.texts.index("An unlabelled sentence.")]).all()
+    assert data.counts["labelled"] == len(set(dataset["train"]["text"]) - validation_texts - test_texts)
+
+    targets = soft_targets(np.full(data.gold.shape, 0.2, np.float32), data.gold, gold_weight=0.5)
+    labelled = ~np.isnan(data.gold).any(axis=1)
+    np.testing.assert_allclose(targets[labelled], 0.5 * data.gold[labelled] + 0.1)
+    np.testing.assert_allclose(targets[~labelled], 0.2)
+
+
+def test_distill_stage_writes_a_student_the_tools_load(tiny_classifier, keyword_dataset_dir, sentences_file,
+                                                      tmp_path, capsys):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"distill": FAST}))
+    out, metrics = tmp_path / "models" / "student", tmp_path / "metrics" / "student.json"
+    argv = ["--params", str(tmp_path / "params.yaml"), "--teacher", str(tiny_classifier),
+            "--dataset", str(keyword_dataset_dir), "--sentences", str(sentences_file), "--out", str(out),
+            "--metrics", str(metrics)]
+    assert main(argv) == 0, capsys.readouterr().err
+
+    student = Classifier.load(out, device="cpu")
+    assert student.model.config.encoder_config.num_hidden_layers == 1
+    training = json.loads((out / "training_params.json").read_text())
+    assert training["kept_layers"] == [1] and training["teacher"]["layers"] == 2
+    assert training["model_version"] == student.model_version
+    history = json.loads((out / "history.json").read_text())
+    losses = [epoch["train_loss"] for epoch in history["epochs"]]
+    assert len(losses) == 3 and losses[-1] < losses[0], "the student learns the teacher's scores"
+    thresholds = json.loads((out / THRESHOLDS_FILE).read_text())
+    assert len(thresholds["thresholds"]) == len(thresholds["int8_thresholds"]) == len(student.labels)
+    facts = json.loads(metrics.read_text())
+    assert facts["kept_layers"] == [1] and 0.5 < facts["held_out_agreement"] <= 1
+    assert "1-layer student" in (out / "README.md").read_text()
+    assert OnnxScorer(out).predict_proba(["The ministry ordered the posts removed."]).shape == (1, 6)
+
+    article = tmp_path / "article.txt"
+    article.write_text("The ministry ordered the platform to remove the posts. Users must show an ID card.\n")
+    assert cli(["tag", str(article), "--model", str(out), "--out", str(tmp_path / "tagged.jsonl"),
+                "--no-progress"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "tagged.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and {row["model_version"] for row in rows} == {student.model_version}
+
+
+def test_distill_stage_errors_name_the_file(tiny_classifier, keyword_dataset_dir, sentences_file, tmp_path, capsys):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"distill": {**FAST, "layers": 0}}))
+    common = ["--teacher", str(tiny_classifier), "--dataset", str(keyword_dataset_dir), "--out", str(tmp_path / "s")]
+    assert main(["--params", str(tmp_path / "params.yaml"), *common]) == 1
+    assert "distill.layers" in capsys.readouterr().err
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"distill": FAST}))
+    assert main(["--params", str(tmp_path / "params.yaml"), *common,
+                 "--sentences", str(tmp_path / "missing.jsonl")]) == 1
+    assert "missing.jsonl is missing; build it with `dvc repro segment`" in capsys.readouterr().err
+    assert main(["--params", str(tmp_path / "params.yaml"), *common, "--teacher", str(tmp_path / "nothing"),
+                 "--sentences", str(sentences_file)]) == 1
+    assert "nothing holds no classifier" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
