@@ -28,9 +28,9 @@ from policytag.fast_scorer import (
     available_cores,
     export_int8_onnx,
     load_scorer,
-    padded_batches,
     sigmoid,
 )
+from policytag.model import padded_batches
 from tag_speed import Timed, read_texts
 
 

@@ -14,7 +14,7 @@ PyTorch threads to be scheduled), which inflates the ratio; where the machine ca
 `--threads 1` gives per-core rates, and sentences per CPU-second, that others' work disturbs least.
 
     python benchmarks/tag_speed.py [MODEL_DIR] [-n 2000] [--naive-n 200] [--rounds 3] [--threads N]
-                                   [--sentences data/sentences.jsonl] [--batch-size B]
+                                   [--sentences data/sentences.jsonl] [--batch-size B] [--student DIR]
 
 On a GPU give it more sentences, e.g. `-n 200000 --naive-n 2000`.
 
@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds per way of scoring")
     parser.add_argument("--batch-size", type=int, default=None, help="sentences per forward pass for (a) and (b) "
                         "(default: the scorer's own)")
+    parser.add_argument("--student", type=Path, default=None,
+                        help="also time this student of MODEL_DIR (models/student) as (d), against the same naive loop")
     parser.add_argument("--sentences", type=Path, default=Path("data/sentences.jsonl"),
                         help="JSON Lines with a `text` per line, repeated up to -n")
     args = parser.parse_args(argv)
@@ -157,10 +159,15 @@ def main(argv: list[str] | None = None) -> int:
             Timed("(b) policytag fp32", reference.predict_proba, texts, args.rounds, warmup),
             Timed("(c) naive", naive_pipeline(reference, list(reference.labels)), naive_texts, args.rounds,
                   warmup=8)]
+    student = load_scorer(args.student, precision="auto", batch_size=args.batch_size,
+                          threads=args.threads) if args.student else None
+    if student is not None:
+        print(f"(d) student auto: {student.description} ({args.student})")
+        ways.append(Timed("(d) student auto", student.predict_proba, texts, args.rounds, warmup))
     for index in range(args.rounds):
         for way in ways:
             way.run_round(index)
-    fast_timed, reference_timed, naive_timed = ways
+    fast_timed, reference_timed, naive_timed = ways[:3]
     for way in ways:
         print(way.report())
 
@@ -176,6 +183,14 @@ def main(argv: list[str] | None = None) -> int:
           if hasattr(os, "getloadavg") else "load average after: n/a")
     print(f"ratio policytag fp32/naive: {reference_timed.rate / naive_timed.rate:.1f}x")
     print(f"ratio policytag/naive: {fast_timed.rate / naive_timed.rate:.1f}x")
+    if student is not None:
+        student_timed = ways[3]
+        agree = ((student_timed.all_scores() >= np.asarray(student.thresholds))
+                 == (fast_scores >= np.asarray(fast.thresholds))).mean()
+        print(f"(d) vs (a): decisions agree on {100 * agree:.2f}% of (sentence, label) pairs (each at its own "
+              f"thresholds)")
+        print(f"ratio student/policytag: {student_timed.rate / fast_timed.rate:.1f}x")
+        print(f"ratio student/naive: {student_timed.rate / naive_timed.rate:.1f}x")
     return 0
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import json
 import logging
 import os
@@ -31,12 +30,13 @@ import torch
 from policytag.int8_graph import same_length_batches
 from policytag.labels import validate_labels
 from policytag.model import (
-    WEIGHTS_FILE,
     Classifier,
     ClassifierError,
     SentenceTagger,
     SentenceTaggerConfig,
-    encoder_text,
+    SentenceTokenizer,
+    WEIGHTS_FILE,
+    padded_batches,
     read_thresholds,
     weights_version,
 )
@@ -98,51 +98,6 @@ def onnx_cache_path(model_dir: str | os.PathLike, model_version: str | None = No
     model_version = model_version or weights_version(model_dir)
     digest = hashlib.sha256((model_dir / "config.json").read_bytes() + ONNX_RECIPE.encode()).hexdigest()[:8]
     return cache_dir() / "onnx" / f"{model_version}-{digest}" / ONNX_FILE
-
-
-class SentenceTokenizer:
-    """Token ids of sentences exactly as `policytag.model.tokenize` makes them (NFC, the model's prefix, special
-    tokens, truncation to max_length), from the Rust tokenizer's batch call without offsets or padding: about
-    twice as fast as calling the Hugging Face tokenizer, and it runs without the GIL. It works on a copy of the
-    tokenizer's backend, so the tokenizer's own settings stay as they are."""
-
-    def __init__(self, tokenizer, max_length: int, prefix: str):
-        from tokenizers import Tokenizer
-
-        self.backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
-        self.backend.no_padding()
-        self.backend.enable_truncation(max_length)
-        self.prefix = prefix
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self._encode = getattr(self.backend, "encode_batch_fast", self.backend.encode_batch)
-
-    def __call__(self, texts: Sequence[str]) -> list[list[int]]:
-        return [encoding.ids for encoding in self._encode([encoder_text(text, self.prefix) for text in texts])]
-
-
-def padded_batches(token_ids: Sequence[Sequence[int]], pad_id: int, max_sentences: int,
-                   max_tokens: int | None = None, width_multiple: int = 1):
-    """(rows, input_ids, attention_mask) batches over sentences sorted by token count: each holds at most
-    `max_sentences` sentences and, when given, `max_tokens` tokens (padding included), and is padded only to its
-    own longest sentence, rounded up to `width_multiple` (8 on a GPU: fewer distinct shapes, aligned for its
-    matrix units). `rows` are the sentences' indices in `token_ids`."""
-    lengths = np.fromiter(map(len, token_ids), dtype=np.int64, count=len(token_ids))
-    order = np.argsort(lengths, kind="stable")
-    widths = -(-lengths[order] // width_multiple) * width_multiple  # in sorted order, so ascending
-    start = 0
-    while start < len(order):
-        stop = min(start + max_sentences, len(order))
-        if max_tokens:  # k sentences from `start` take k * (the k-th one's width) tokens
-            padded_sizes = np.arange(1, stop - start + 1) * widths[start:stop]
-            stop = start + max(1, int(np.searchsorted(padded_sizes, max_tokens, side="right")))
-        rows = order[start:stop]
-        row_lengths = lengths[rows]
-        attention_mask = np.arange(widths[stop - 1]) < row_lengths[:, None]
-        input_ids = np.full(attention_mask.shape, pad_id, dtype=np.int64)
-        input_ids[attention_mask] = np.fromiter(itertools.chain.from_iterable(token_ids[i] for i in rows),
-                                                dtype=np.int64, count=int(row_lengths.sum()))
-        yield rows, input_ids, attention_mask.astype(np.int64)
-        start = stop
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:

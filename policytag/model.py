@@ -14,9 +14,10 @@ e5 is a retriever trained on "query: ..." / "passage: ..." pairs; `encoder_text`
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -170,6 +171,51 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int = DEFAULT_MAX_LENG
     )
 
 
+class SentenceTokenizer:
+    """Token ids of sentences exactly as `policytag.model.tokenize` makes them (NFC, the model's prefix, special
+    tokens, truncation to max_length), from the Rust tokenizer's batch call without offsets or padding: about
+    twice as fast as calling the Hugging Face tokenizer, and it runs without the GIL. It works on a copy of the
+    tokenizer's backend, so the tokenizer's own settings stay as they are."""
+
+    def __init__(self, tokenizer, max_length: int, prefix: str):
+        from tokenizers import Tokenizer
+
+        self.backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        self.backend.no_padding()
+        self.backend.enable_truncation(max_length)
+        self.prefix = prefix
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self._encode = getattr(self.backend, "encode_batch_fast", self.backend.encode_batch)
+
+    def __call__(self, texts: Sequence[str]) -> list[list[int]]:
+        return [encoding.ids for encoding in self._encode([encoder_text(text, self.prefix) for text in texts])]
+
+
+def padded_batches(token_ids: Sequence[Sequence[int]], pad_id: int, max_sentences: int,
+                   max_tokens: int | None = None, width_multiple: int = 1):
+    """(rows, input_ids, attention_mask) batches over sentences sorted by token count: each holds at most
+    `max_sentences` sentences and, when given, `max_tokens` tokens (padding included), and is padded only to its
+    own longest sentence, rounded up to `width_multiple` (8 on a GPU: fewer distinct shapes, aligned for its
+    matrix units). `rows` are the sentences' indices in `token_ids`."""
+    lengths = np.fromiter(map(len, token_ids), dtype=np.int64, count=len(token_ids))
+    order = np.argsort(lengths, kind="stable")
+    widths = -(-lengths[order] // width_multiple) * width_multiple  # in sorted order, so ascending
+    start = 0
+    while start < len(order):
+        stop = min(start + max_sentences, len(order))
+        if max_tokens:  # k sentences from `start` take k * (the k-th one's width) tokens
+            padded_sizes = np.arange(1, stop - start + 1) * widths[start:stop]
+            stop = start + max(1, int(np.searchsorted(padded_sizes, max_tokens, side="right")))
+        rows = order[start:stop]
+        row_lengths = lengths[rows]
+        attention_mask = np.arange(widths[stop - 1]) < row_lengths[:, None]
+        input_ids = np.full(attention_mask.shape, pad_id, dtype=np.int64)
+        input_ids[attention_mask] = np.fromiter(itertools.chain.from_iterable(token_ids[i] for i in rows),
+                                                dtype=np.int64, count=int(row_lengths.sum()))
+        yield rows, input_ids, attention_mask.astype(np.int64)
+        start = stop
+
+
 def write_thresholds(directory: str | os.PathLike, labels: Sequence[str], thresholds: Sequence[float],
                      int8_thresholds: Sequence[float] | None = None) -> Path:
     """thresholds.json: the labels, their thresholds, and optionally the int8 model's own thresholds (the int8 export
@@ -265,6 +311,7 @@ class Classifier:
     thresholds: np.ndarray
     model_version: str
     device: torch.device
+    token_ids: SentenceTokenizer | None = field(default=None, repr=False)  # made at the first call
 
     @classmethod
     def load(cls, directory: str | os.PathLike, device: str | torch.device | None = None) -> "Classifier":
@@ -283,20 +330,20 @@ class Classifier:
         tokenizer = AutoTokenizer.from_pretrained(str(directory))
         return cls(model, tokenizer, labels, thresholds, weights_version(directory), device)
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 64, max_length: int | None = None) -> np.ndarray:
-        """Sigmoid scores [len(texts), len(labels)], in input order. Batches group texts of similar length so
-        that little time goes on padding."""
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Sigmoid scores [len(texts), len(labels)], in input order. Sentences are batched by token count (each
+        batch padded to its longest), so that little time goes on padding."""
         texts = list(texts)
-        max_length = max_length or self.model.config.max_length
         scores = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        if self.token_ids is None:
+            config = self.model.config
+            self.token_ids = SentenceTokenizer(self.tokenizer, config.max_length, config.input_prefix)
         self.model.eval()
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                rows = order[start : start + batch_size]
-                batch = tokenize(self.tokenizer, [texts[i] for i in rows], max_length, self.model.config.input_prefix)
-                logits = self.model(input_ids=batch["input_ids"].to(self.device),
-                                    attention_mask=batch["attention_mask"].to(self.device)).logits
+            for rows, input_ids, attention_mask in padded_batches(self.token_ids(texts), self.token_ids.pad_id,
+                                                                  batch_size):
+                logits = self.model(input_ids=torch.from_numpy(input_ids).to(self.device),
+                                    attention_mask=torch.from_numpy(attention_mask).to(self.device)).logits
                 scores[rows] = torch.sigmoid(logits.float()).cpu().numpy()
         return scores
 

@@ -85,6 +85,13 @@ def write_jsonl(path: str | os.PathLike, records: Iterable) -> int:
     return count
 
 
+def write_json(path: str | os.PathLike, value, indent: int = 1, sort_keys: bool = False) -> None:
+    """`value` as indented UTF-8 JSON with a final newline, written atomically (a reader never sees half a file)."""
+    with atomic_writer(path) as handle:
+        json.dump(value, handle, indent=indent, sort_keys=sort_keys, ensure_ascii=False)
+        handle.write("\n")
+
+
 def read_sentences(path: str | os.PathLike) -> list[Sentence]:
     return [Sentence(**row) for row in read_jsonl(path)]
 

@@ -17,6 +17,7 @@ COPIED = ["dvc.yaml", "params.yaml", "data/raw", "data/annotations", "metrics/ag
 QUICK = {
     "train": {"epochs": 1, "trainable_layers": 1, "int8_calibration_sentences": 100},
     "crossval": {"folds": 3},
+    "distill": {"layers": 1, "epochs": 1, "int8_calibration_sentences": 100},
     "simulate": {"repetitions": 1, "batch": 40, "initial": 20, "budget": 120},
 }
 
@@ -58,13 +59,14 @@ def pipeline_copy(repo, tmp_path_factory, tiny_backbone) -> Path:
 def test_repro_builds_everything_and_a_second_repro_does_nothing(pipeline_copy):
     run(["dvc", "repro"], pipeline_copy)
     for output in ["data/sentences.jsonl", "data/dataset/dataset_dict.json", "models/backbone/model.safetensors",
-                   "models/classifier/model.safetensors", "models/classifier/README.md", "models/baseline/tfidf",
+                   "models/classifier/model.safetensors", "models/classifier/README.md",
+                   "models/student/model.safetensors", "metrics/student.json", "models/baseline/tfidf",
                    "models/crossval/transformer.jsonl", "metrics/test.json", "metrics/crossval.json",
                    "reports/evaluation.md", "reports/label-review.md", "metrics/active_learning.json",
                    "plots/pr_test.png"]:
         assert (pipeline_copy / output).exists(), output
     test_metrics = json.loads((pipeline_copy / "metrics" / "test.json").read_text())
-    assert set(test_metrics) == {"transformer", "transformer_int8", "tfidf", "zeroshot"}
+    assert set(test_metrics) == {"transformer", "transformer_int8", "student", "student_int8", "tfidf", "zeroshot"}
     stability = json.loads((pipeline_copy / "models/classifier/history.json").read_text())["threshold_stability"]
     assert set(stability) == {"censorship_demand", "privacy", "child_safety", "intellectual_property", "taxation",
                               "sovereignty"}

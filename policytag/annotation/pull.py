@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from policytag.annotations import latest_per_annotator, read_annotation_dir, resolve
 from policytag.labels import LABEL_NAMES, NONE_CHOICE
-from policytag.records import Annotation, Sentence, atomic_writer, write_jsonl
+from policytag.records import Annotation, Sentence, write_json, write_jsonl
 
 from policytag.annotation import connection
 from policytag.annotation.pseudonyms import Pseudonyms, mapping_path
@@ -209,12 +209,12 @@ def pull(client: "LabelStudio", sentences: list[Sentence], out_dir: str | Path,
         export = export_project(client, project.id)
         emails = connection.user_emails(client)
         predictions = parent_predictions(client, project.id, export)
-    write_json(out_dir / EXPORT_FILE, export)
+    write_json(out_dir / EXPORT_FILE, export, indent=2, sort_keys=True)
     pseudonyms = Pseudonyms(mapping_path())
     result = normalise(export, emails, sentences, project.id, predictions, pseudonyms)
     pseudonyms.save()  # before the files that use them
     write_jsonl(out_dir / ANNOTATIONS_FILE, result.annotations)
-    write_json(out_dir / REPORT_FILE, result.report())
+    write_json(out_dir / REPORT_FILE, result.report(), indent=2, sort_keys=True)
     return result
 
 
@@ -226,12 +226,6 @@ def parent_predictions(client: "LabelStudio", project_id: int, export: list[dict
         return {}
     return {p.id: {"id": p.id, "model_version": p.model_version, "score": p.score, "result": p.result}
             for p in client.predictions.list(project=project_id) if p.id in wanted}
-
-
-def write_json(path: Path, value) -> None:
-    with atomic_writer(path) as handle:
-        json.dump(value, handle, indent=2, sort_keys=True, ensure_ascii=False)
-        handle.write("\n")
 
 
 def review_and_agreement(annotation_dir: str | Path, review_path: str | Path, metrics_path: str | Path,

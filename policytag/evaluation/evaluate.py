@@ -45,8 +45,9 @@ from policytag.training.params import CrossvalParams, EvaluateParams, ParamsErro
 from policytag.training.predictors import DEFAULT_BACKBONE, BaselineError
 from policytag.training.thresholds import apply_thresholds
 
-MODELS = ("transformer", "transformer_int8", "tfidf", "zeroshot")
-"""transformer_int8: the same classifier through the default CPU path (int8 ONNX Runtime, its own thresholds)."""
+MODELS = ("transformer", "transformer_int8", "student", "student_int8", "tfidf", "zeroshot")
+"""transformer_int8: the same classifier through the default CPU path (int8 ONNX Runtime, its own thresholds);
+student, student_int8: the distilled student (models/student) at fp32 and through the same int8 path."""
 SPLITS = ("test", "crossval")
 DIGITS = 4
 
@@ -73,22 +74,20 @@ class Scored:
         return apply_thresholds(self.scores, self.thresholds)
 
 
-def score_test(model: str, test, classifier_dir: Path, baseline_dir: Path, backbone_dir: Path) -> Scored:
+def score_test(model: str, test, classifier_dir: Path, baseline_dir: Path, backbone_dir: Path,
+               student_dir: Path | None = None) -> Scored:
     """Scores of one model kind on the test split."""
     texts, gold = split_arrays(test)
-    if model == "transformer":
+    if model in ("transformer", "transformer_int8", "student", "student_int8"):
+        from policytag.fast_scorer import OnnxScorer
         from policytag.model import Classifier, ClassifierError
 
+        directory = classifier_dir if model.startswith("transformer") else student_dir
+        if directory is None:
+            raise EvaluationError(f"params.yaml evaluate.models names {model}: pass --student models/student "
+                                  "(built by `dvc repro distill`)")
         try:
-            predictor = Classifier.load(classifier_dir)
-        except ClassifierError as error:
-            raise EvaluationError(str(error)) from None
-    elif model == "transformer_int8":
-        from policytag.fast_scorer import OnnxScorer
-        from policytag.model import ClassifierError
-
-        try:
-            predictor = OnnxScorer(classifier_dir)
+            predictor = OnnxScorer(directory) if model.endswith("_int8") else Classifier.load(directory)
         except ClassifierError as error:
             raise EvaluationError(str(error)) from None
     elif model in ("tfidf", "zeroshot"):
@@ -151,12 +150,14 @@ def read_classifier_facts(classifier_dir: Path) -> dict:
 
 
 def evaluate(dataset, models: Sequence[str], classifier_dir: Path, baseline_dir: Path, crossval_dir: Path | None,
-             backbone_dir: Path, log=lambda message: None) -> dict[str, dict[str, Scored]]:
+             backbone_dir: Path, log=lambda message: None,
+             student_dir: Path | None = None) -> dict[str, dict[str, Scored]]:
     """split ("test", "crossval") -> model -> Scored."""
     results: dict[str, dict[str, Scored]] = {"test": {}, "crossval": {}}
     for model in models:
         log(f"scoring the test split with {model}")
-        results["test"][model] = score_test(model, dataset["test"], classifier_dir, baseline_dir, backbone_dir)
+        results["test"][model] = score_test(model, dataset["test"], classifier_dir, baseline_dir, backbone_dir,
+                                            student_dir)
     if crossval_dir is not None:
         if not crossval_dir.is_dir():
             raise EvaluationError(f"{crossval_dir} is missing; run `dvc repro crossval` (python -m policytag.training.crossval)")
@@ -228,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", type=Path, default=Path("data/dataset"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--classifier", type=Path, default=Path("models/classifier"))
+    parser.add_argument("--student", type=Path, default=None, help="the distilled student (models/student), for "
+                                                                   "evaluate.models student and student_int8")
     parser.add_argument("--baseline", type=Path, default=Path("models/baseline"))
     parser.add_argument("--backbone", type=Path, default=Path(DEFAULT_BACKBONE), help="for the zero-shot model")
     parser.add_argument("--crossval", type=Path, default=Path("models/crossval"))
@@ -240,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         params = read_params(args.params)
         models = list(section_params(EvaluateParams, params.get("evaluate")).models)
         dataset = load_dataset_dict(args.dataset)
-        results = evaluate(dataset, models, args.classifier, args.baseline, args.crossval, args.backbone, log)
+        results = evaluate(dataset, models, args.classifier, args.baseline, args.crossval, args.backbone, log,
+                           args.student)
         facts = {"classifier": read_classifier_facts(args.classifier),
                  "folds": section_params(CrossvalParams, params.get("crossval")).folds,
                  "dataset_sizes": {name: len(split) for name, split in dataset.items()}}

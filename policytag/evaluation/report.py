@@ -209,6 +209,15 @@ def conclusions(groups: dict, metrics: dict) -> str:
                             f"({int8 - fp32:+.3f})")
         lines.append("- The default CPU path (int8 ONNX Runtime with its own thresholds) against fp32 on the test "
                      "split, macro-F1: " + "; ".join(said) + ".")
+    if "transformer_int8" in test and "student_int8" in test:
+        said = []
+        for lang in ("en", "vi"):
+            teacher, student = (_macro(groups, "test", m, f"lang={lang}") for m in ("transformer_int8", "student_int8"))
+            if teacher is not None and student is not None:
+                said.append(f"{'English' if lang == 'en' else 'Vietnamese'} {student:.3f} against {teacher:.3f} "
+                            f"({student - teacher:+.3f})")
+        lines.append("- The distilled student (models/student) against the classifier, both int8, on the test split, "
+                     "macro-F1: " + "; ".join(said) + " (sizes and speeds: reports/student.md).")
     lines.append("- How the recipe was chosen (grouped CV of each variant): reports/recipes.md.")
     return "\n".join(lines) + "\n"
 

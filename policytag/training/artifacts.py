@@ -1,24 +1,19 @@
-"""What the stages write beside their models and metrics: JSON files, the versions of the packages that made them,
-and the version (content hash) of a data directory."""
+"""What the stages record beside their models and metrics: the versions of the packages that made them and the
+version (content hash) of a data directory; JSON files are written with policytag.records.write_json (re-exported
+here for the stages)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Sequence
 
-from policytag.records import atomic_writer
+from policytag.records import write_json
 
-
-def write_json(path: str | os.PathLike, value) -> None:
-    """`value` as indented UTF-8 JSON with a final newline, written atomically (a reader never sees half a file)."""
-    with atomic_writer(Path(path)) as handle:
-        json.dump(value, handle, indent=1, ensure_ascii=False)
-        handle.write("\n")
+__all__ = ["directory_hash", "package_versions", "write_json"]
 
 
 def package_versions(distributions: Sequence[str]) -> dict[str, str]:

@@ -22,16 +22,16 @@ from policytag import fast_scorer  # noqa: E402
 from policytag.fast_scorer import (  # noqa: E402
     CACHE_ENV,
     OnnxScorer,
-    SentenceTokenizer,
     TorchScorer,
     load_scorer,
-    padded_batches,
 )
 from policytag.int8_graph import same_length_batches  # noqa: E402
 from policytag.model import (  # noqa: E402
     Classifier,
     ClassifierError,
     SentenceTagger,
+    SentenceTokenizer,
+    padded_batches,
     read_thresholds,
     save_classifier,
     tokenize,
