@@ -57,7 +57,7 @@ def _features(encoded: list[bytes]) -> list[list[int]]:
     nextmove, rowbase, output = _automaton()
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
     lengths = np.array([len(encoded[i]) for i in order], dtype=np.int64)
-    steps = int(lengths[min(VECTOR_TEXTS, len(order)) - 1]) if len(order) >= VECTOR_TEXTS else 0
+    steps = int(lengths[VECTOR_TEXTS - 1]) if len(order) >= VECTOR_TEXTS else 0  # numpy while that many go on
     columns = np.zeros((steps, len(order)), dtype=np.uint8)  # byte t of each text, longest texts first
     for column, i in enumerate(order):
         data = np.frombuffer(encoded[i], dtype=np.uint8)[:steps]
