@@ -4,7 +4,8 @@ journals and the pages with a progress bar and a list of skipped inputs, what an
 closing report.
 
 An engine hands run_job a function that, given the articles already done (id -> content hash, for this model)
-and a progress callback (sentences scored), yields TaggedArticle or SkippedInput in input order. Ctrl-C ends the
+and a progress callback (sentences scored), yields ArticleLines (policytag.tagging.lines: an article's encoded
+rows, summary and, when --html is given, page) or SkippedInput, in input order. Ctrl-C ends the
 run with one line and exit code 130; it and any exception leave the journals (OUT.partial) for the next run to
 resume, and the final --out as it was (policytag.tagging.outputs).
 """
@@ -21,9 +22,9 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 from policytag.tagging.inputs import SkippedInput
 from policytag.tagging.outputs import FORMATS, SUMMARIES_SUFFIX, TagOutputError, TagWriter, journal_path, summaries_path
-from policytag.tagging.tagger import TaggedArticle
+from policytag.tagging.lines import ArticleLines
 
-Results = Callable[[Mapping[str, str], Callable[[int], None]], Iterator[TaggedArticle | SkippedInput]]
+Results = Callable[[Mapping[str, str], Callable[[int], None]], Iterator[ArticleLines | SkippedInput]]
 INTERRUPTED = 130
 """The exit code of a run ended by Ctrl-C (128 + SIGINT), as shells report it."""
 
@@ -120,11 +121,11 @@ def run_job(args: argparse.Namespace, labels: Sequence[str], model_version: str,
                 progress.write(f"skipped: {result.reason}")
                 continue
             if html:  # the page first: an article counts as done once its summary is written
-                html.write(result)
+                html.write(result.article_id, result.page)
             writer.write(result)
-            replaced += result.summary.article_id in done
+            replaced += result.article_id in done
             articles += 1
-            sentences += len(result.sentences)
+            sentences += result.sentence_count
             progress.set_postfix(articles=articles)
         progress.close()
         writer.close()

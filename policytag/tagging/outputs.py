@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from policytag.records import atomic_writer
+from policytag.tagging.lines import ArticleLines, article_lines
 from policytag.tagging.tagger import TaggedArticle
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -198,15 +199,15 @@ class TagWriter:
 
     # -- writing ------------------------------------------------------------------------------------------------
 
-    def write(self, article: TaggedArticle) -> None:
-        # vars(): the dataclasses' fields in order, as asdict() gives them, without its deep copy of every value
-        self._sentences.write("".join(json.dumps(vars(sentence), ensure_ascii=False) + "\n"
-                                      for sentence in article.sentences))
+    def write(self, article: ArticleLines | TaggedArticle) -> None:
+        """Journal an article's lines (policytag.tagging.lines; a TaggedArticle is encoded here)."""
+        if isinstance(article, TaggedArticle):
+            article = article_lines(article)
+        self._sentences.write(article.sentence_lines)
         self._sentences.flush()
-        summary = article.summary
-        self._pending_summaries.append(json.dumps(vars(summary), ensure_ascii=False) + "\n")
-        self._blocks.append((summary.article_id, len(article.sentences)))
-        self.done[summary.article_id] = (summary.content_hash, summary.model_version)
+        self._pending_summaries.append(article.summary_line)
+        self._blocks.append((article.article_id, article.sentence_count))
+        self.done[article.article_id] = (article.content_hash, article.model_version)
         if time.monotonic() - self._synced >= SYNC_SECONDS:
             self.sync()
 

@@ -86,9 +86,10 @@ class HtmlReport:
         self.directory = Path(directory)
         self.colours = label_colours(labels)
 
-    def write(self, tagged: TaggedArticle) -> None:
-        with atomic_writer(self.directory / page_name(tagged.summary.article_id)) as handle:
-            handle.write(article_page(tagged, self.colours))
+    def write(self, article_id: str, page: str) -> None:
+        """An article's page, as article_page made it (with label_colours of the same labels)."""
+        with atomic_writer(self.directory / page_name(article_id)) as handle:
+            handle.write(page)
 
     def close(self, summaries) -> None:
         rows = []

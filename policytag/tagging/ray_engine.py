@@ -213,12 +213,16 @@ def run_tag_ray(args: argparse.Namespace) -> int:
 
 def ray_results(ray, args: argparse.Namespace, model: dict, pool: dict, window: int, done,
                 on_scored: Callable[[int], None]) -> Iterator:
-    """Tagged articles and skipped inputs in input order: the inputs segmented as a stream, in rounds of about
-    `window` sentences, each round scored by the actor pool while the next one is read and segmented."""
+    """Articles' lines (policytag.tagging.lines) and skipped inputs in input order: the inputs segmented as a
+    stream, in rounds of about `window` sentences, each round scored by the actor pool while the next one is read
+    and segmented; rows are built and encoded here, on the driver."""
     from policytag.tagging.inputs import iter_inputs
+    from policytag.tagging.lines import article_lines
+    from policytag.tagging.pages import label_colours
     from policytag.tagging.tagger import segment_stream, tag_article
 
     labels = model["labels"]
+    colours = label_colours(labels) if args.html else None
     thresholds = np.asarray(model["thresholds"], dtype=np.float32)
     stream = rounds(segment_stream(iter_inputs(args.inputs, args.id_column, args.text_column), done=done,
                                    workers=segment_workers(args, pool["gpus"] > 0)), window)
@@ -237,6 +241,6 @@ def ray_results(ray, args: argparse.Namespace, model: dict, pool: dict, window: 
                     continue
                 item, segmented = entry
                 count = len(segmented.sentences)
-                yield tag_article(item, segmented, scores[row : row + count], labels, thresholds,
-                                  model["model_version"])
+                yield article_lines(tag_article(item, segmented, scores[row : row + count], labels, thresholds,
+                                                model["model_version"]), colours)
                 row += count

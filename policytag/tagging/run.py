@@ -33,8 +33,8 @@ def add_tag_arguments(parser: argparse.ArgumentParser) -> None:
                         help="--engine ray: sentences per round of scoring (default 100000); each round starts "
                              "the actor pool afresh, and a crash loses at most one round")
     parser.add_argument("--segment-workers", type=int, default=None,
-                        help="processes that segment articles (default: every core but one when scoring on a GPU, "
-                             "else 1, since on a CPU the scorer needs the cores)")
+                        help="processes that segment articles and build and encode their rows (default: every core "
+                             "but one when scoring on a GPU, else 1, since on a CPU the scorer needs the cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -52,11 +52,12 @@ def run_tag(args: argparse.Namespace) -> int:
 
 
 def run_tag_local(args: argparse.Namespace) -> int:
-    """The local engine: one scorer in this process, articles segmented by --segment-workers processes."""
+    """The local engine: one scorer in this process; articles segmented, and their rows built and encoded, by
+    --segment-workers processes (policytag.tagging.pipeline)."""
     from policytag.fast_scorer import load_scorer
     from policytag.model import ClassifierError
     from policytag.tagging.inputs import iter_inputs
-    from policytag.tagging.tagger import tag_stream
+    from policytag.tagging.pipeline import tag_lines
 
     try:
         scorer = load_scorer(args.model, precision=args.precision, batch_size=args.batch_size)
@@ -65,8 +66,8 @@ def run_tag_local(args: argparse.Namespace) -> int:
         return 2
 
     def results(done, on_scored):
-        return tag_stream(iter_inputs(args.inputs, args.id_column, args.text_column), scorer,
-                          batch_sentences=scorer.call_size, done=done,
-                          segment_workers=segment_workers(args, scorer.on_gpu), on_scored=on_scored)
+        return tag_lines(iter_inputs(args.inputs, args.id_column, args.text_column), scorer,
+                         batch_sentences=scorer.call_size, done=done, workers=segment_workers(args, scorer.on_gpu),
+                         on_scored=on_scored, pages=bool(args.html))
 
     return run_job(args, scorer.labels, scorer.model_version, scorer.description, results)

@@ -95,24 +95,29 @@ def tag_article(item: InputArticle, segmented: SegmentedArticle, scores: np.ndar
     Every engine (this module's, policytag.tagging.ray_engine's) builds its output with this one function."""
     labels = list(labels)
     scores = np.asarray(scores).reshape(len(segmented.sentences), len(labels))
-    decided = scores >= np.asarray(thresholds)
+    decided = (scores >= np.asarray(thresholds)).tolist()
     tagged = [
         TaggedSentence(
             id=sentence.id, article_id=sentence.article_id, index=sentence.index, start=sentence.start,
             end=sentence.end, text=sentence.text, lang=sentence.lang,
-            labels=[label for label, on in zip(labels, decided[row]) if on],
-            scores={label: round(float(score), 4) for label, score in zip(labels, scores[row])},
+            labels=[label for label, on in zip(labels, row_decided) if on],
+            scores={label: round(score, 4) for label, score in zip(labels, row_scores)},
             model_version=model_version, extra=item.extra,
-        )
-        for row, sentence in enumerate(segmented.sentences)
+        )  # tolist() gives the float of each float32 score, as float() does, for the cost of one call
+        for sentence, row_decided, row_scores in zip(segmented.sentences, decided, scores.tolist())
     ]
     return TaggedArticle(summarise(item, segmented.lang, tagged, labels, model_version), tagged, item.article.text)
 
 
+Scored = tuple[InputArticle, SegmentedArticle, np.ndarray]
+"""An article, its segmentation and its sentences' scores ([sentences, labels])."""
+
+
 def _score(batch: list[tuple[InputArticle, SegmentedArticle]], scorer: Scorer, call_size: int,
-           on_scored: Callable[[int], None] | None) -> list[TaggedArticle]:
-    """The batch's articles tagged; sentences go to the scorer `call_size` at a time (a long article in several
-    calls), and `on_scored` hears of each call's sentences, so progress moves inside a long article too."""
+           on_scored: Callable[[int], None] | None) -> list[Scored]:
+    """The batch's articles with their scores; sentences go to the scorer `call_size` at a time (a long article
+    in several calls), and `on_scored` hears of each call's sentences, so progress moves inside a long article
+    too."""
     texts = [s.text for _, segmented in batch for s in segmented.sentences]
     parts = []
     for start in range(0, len(texts), max(1, call_size)):
@@ -123,8 +128,7 @@ def _score(batch: list[tuple[InputArticle, SegmentedArticle]], scorer: Scorer, c
     done, row = [], 0
     for item, segmented in batch:
         rows = len(segmented.sentences)
-        done.append(tag_article(item, segmented, scores[row : row + rows], scorer.labels, scorer.thresholds,
-                                scorer.model_version))
+        done.append((item, segmented, scores[row : row + rows]))
         row += rows
     return done
 
@@ -135,11 +139,13 @@ def segment_stream(items: Iterable[InputArticle | SkippedInput], done: Mapping[s
     articles an earlier run tagged (with this model) to their content hash: an article found there with the same
     hash is passed over, one whose content changed is tagged again. A second article with an id already seen is
     skipped with a reason. `workers` > 1 segments in that many processes (policytag.tagging.segment_pool)."""
-    return segment_entries(_admitted(items, done or {}), workers)
+    return segment_entries(admitted(items, done or {}), workers)
 
 
-def _admitted(items: Iterable[InputArticle | SkippedInput],
-              done: Mapping[str, str]) -> Iterator[InputArticle | SkippedInput]:
+def admitted(items: Iterable[InputArticle | SkippedInput],
+             done: Mapping[str, str]) -> Iterator[InputArticle | SkippedInput]:
+    """The items to tag (see segment_stream): articles done with the same content passed over, second ids
+    skipped."""
     seen: set[str] = set()
     for item in items:
         if isinstance(item, SkippedInput):
@@ -156,16 +162,15 @@ def _admitted(items: Iterable[InputArticle | SkippedInput],
         yield item
 
 
-def tag_stream(items: Iterable[InputArticle | SkippedInput], scorer: Scorer, batch_sentences: int = 512,
-               done: Mapping[str, str] | None = None, segment_workers: int = 1,
-               on_scored: Callable[[int], None] | None = None) -> Iterator[TaggedArticle | SkippedInput]:
-    """Tagged articles (and skipped inputs) in input order. Sentences of several articles share one scoring
-    call of about `batch_sentences`, so short articles still fill the batches, and a long article is scored
-    in calls of that size; articles in `done` with the same content (see segment_stream) are passed over;
-    `segment_workers` processes segment; `on_scored(n)` is called as each call's n sentences are scored."""
+def score_stream(entries: Iterable[tuple[InputArticle, SegmentedArticle] | SkippedInput], scorer: Scorer,
+                 batch_sentences: int = 512,
+                 on_scored: Callable[[int], None] | None = None) -> Iterator[Scored | SkippedInput]:
+    """Segmented articles with their scores (and skipped inputs), in input order. Sentences of several articles
+    share one scoring call of about `batch_sentences`, so short articles still fill the batches, and a long
+    article is scored in calls of that size; `on_scored(n)` is called as each call's n sentences are scored."""
     batch: list[tuple[InputArticle, SegmentedArticle]] = []
     size = 0
-    for entry in segment_stream(items, done, segment_workers):
+    for entry in entries:
         if isinstance(entry, SkippedInput):
             yield entry
             continue
@@ -176,3 +181,16 @@ def tag_stream(items: Iterable[InputArticle | SkippedInput], scorer: Scorer, bat
             batch, size = [], 0
     if batch:
         yield from _score(batch, scorer, batch_sentences, on_scored)
+
+
+def tag_stream(items: Iterable[InputArticle | SkippedInput], scorer: Scorer, batch_sentences: int = 512,
+               done: Mapping[str, str] | None = None, segment_workers: int = 1,
+               on_scored: Callable[[int], None] | None = None) -> Iterator[TaggedArticle | SkippedInput]:
+    """Tagged articles (and skipped inputs) in input order, scored as score_stream scores them; articles in
+    `done` with the same content (see segment_stream) are passed over; `segment_workers` processes segment.
+    The local engine with worker processes builds its rows there too: policytag.tagging.pipeline."""
+    for entry in score_stream(segment_stream(items, done, segment_workers), scorer, batch_sentences, on_scored):
+        if isinstance(entry, SkippedInput):
+            yield entry
+        else:
+            yield tag_article(*entry, scorer.labels, scorer.thresholds, scorer.model_version)
