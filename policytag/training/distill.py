@@ -302,6 +302,21 @@ def curve(teacher_dir: Path, dataset_dict, sentences: Sequence[Sentence], params
     return results
 
 
+TOLERANCE, TARGET_SPEED = 0.02, 300.0
+"""The student's goal: int8 macro-F1 within TOLERANCE of the teacher's int8 in each language, at TARGET_SPEED
+int8 sentences/s or more on the machine measured."""
+
+
+def smallest_good_student(results: dict) -> str | None:
+    """The smallest K of the curve that meets the goal, or None."""
+    teacher = results["teacher"]["int8"]
+    for layers, r in sorted(results["students"].items(), key=lambda item: int(item[0])):
+        close = all(r["int8"][f"macro_f1_{lang}"] >= teacher[f"macro_f1_{lang}"] - TOLERANCE for lang in ("en", "vi"))
+        if close and r["int8_sentences_per_second"] >= TARGET_SPEED:
+            return layers
+    return None
+
+
 def curve_report(results: dict, dataset_version: str, threads: int) -> str:
     """reports/student.md: the K curve."""
     teacher = results["teacher"]
@@ -328,6 +343,10 @@ def curve_report(results: dict, dataset_version: str, threads: int) -> str:
             f"{r['fp32']['macro_f1_en']:.3f} / {r['fp32']['macro_f1_vi']:.3f} | "
             f"{r['int8']['macro_f1_en']:.3f} / {r['int8']['macro_f1_vi']:.3f} | {r['agreement_int8']:.4f} | "
             f"{r['weights_mb']:.0f} |")
+    chosen = smallest_good_student(results)
+    lines += ["", f"The smallest K whose int8 macro-F1 is within {TOLERANCE} of the teacher's int8 in both languages "
+              f"at {TARGET_SPEED:.0f} sentences/s or more: " + (f"K={chosen} (params.yaml `distill.layers`)." if chosen
+                                                                 else "none of these.")]
     return "\n".join(lines) + "\n"
 
 

@@ -15,7 +15,7 @@ from policytag.fast_scorer import OnnxScorer
 from policytag.model import THRESHOLDS_FILE, Classifier
 from policytag.records import Sentence, read_sentences
 from policytag.training.data import load_dataset_dict
-from policytag.training.distill import distillation_data, main, soft_targets
+from policytag.training.distill import curve_report, distillation_data, main, smallest_good_student, soft_targets
 from policytag.training.student import spread_layers, student_from_teacher
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -120,3 +120,21 @@ def test_distill_stage_errors_name_the_file(tiny_classifier, keyword_dataset_dir
                  "--sentences", str(sentences_file)]) == 1
     assert "nothing holds no classifier" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_the_curve_report_names_the_smallest_student_that_meets_the_goal():
+    def student(en, vi, speed):
+        figures = {"macro_f1": (en + vi) / 2, "macro_f1_en": en, "macro_f1_vi": vi}
+        return {"kept_layers": [0, 11], "fp32": figures, "int8": figures, "agreement_fp32": 0.97,
+                "agreement_int8": 0.97, "int8_sentences_per_second": speed, "teacher_int8_sentences_per_second": 200.0,
+                "speedup": speed / 200, "weights_mb": 400.0}
+
+    teacher = {"macro_f1": 0.8, "macro_f1_en": 0.8, "macro_f1_vi": 0.8}
+    results = {"teacher": {"fp32": teacher, "int8": teacher},
+               "students": {"2": student(0.70, 0.80, 900.0), "4": student(0.79, 0.785, 500.0),
+                            "6": student(0.80, 0.80, 250.0)}}
+    assert smallest_good_student(results) == "4", "K=2 is too far off in English; K=6 is too slow"
+    report = curve_report(results, "f" * 64, threads=2)
+    assert "| K=4 | 0, 11 | 500 (teacher 200) | 2.50 | 0.790 / 0.785 |" in report and "K=4 (params.yaml" in report
+    results["students"]["4"]["int8"]["macro_f1_vi"] = 0.70
+    assert smallest_good_student(results) is None and "none of these" in curve_report(results, "f" * 64, 2)
