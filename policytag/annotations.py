@@ -1,8 +1,8 @@
 """Reading annotation files and resolving several annotators into one set of labels per sentence.
 
-The rule, documented in policytag/annotation/guidelines.md too: each annotator counts once per sentence (their latest line
-wins); a label is on when more than half of the sentence's annotators chose it, off when fewer than half did; a label
-chosen by exactly half is a tie and the sentence goes to review (it is left out of the dataset until another
+The rule, documented in policytag/annotation/guidelines.md too: each annotator counts once per sentence (their latest
+line wins); a label is on when more than half of the sentence's annotators chose it, off when fewer than half did; a
+label chosen by exactly half is a tie and the sentence goes to review (it is left out of the dataset until another
 annotation breaks the tie).
 """
 

@@ -37,11 +37,13 @@ STAGE_MODULES = {
     "train": ("policytag.training.train", "fine-tune the classifier; thresholds from its recipe's out-of-fold scores"),
     "distill": ("policytag.training.distill", "distil the classifier into a smaller, faster student"),
     "baseline": ("policytag.training.baseline", "fit the TF-IDF and zero-shot baselines"),
-    "crossval": ("policytag.training.crossval", "grouped k-fold cross-validation of every model kind (out-of-fold scores)"),
+    "crossval": ("policytag.training.crossval",
+                 "grouped k-fold cross-validation of every model kind (out-of-fold scores)"),
     "evaluate": ("policytag.evaluation.evaluate", "metrics, plots and the report for every model"),
     "simulate": ("policytag.evaluation.simulate", "active learning vs random order: the learning-curve simulation"),
     "review-labels": ("policytag.evaluation.review_labels", "rank likely label errors (cleanlab) and report them"),
-    "recipes": ("policytag.evaluation.recipes", "compare training recipes by grouped cross-validation (by hand, not in repro)"),
+    "recipes": ("policytag.evaluation.recipes",
+                "compare training recipes by grouped cross-validation (by hand, not in repro)"),
 }
 """Subcommands whose arguments the stage module parses itself: `policytag NAME --help` shows them."""
 

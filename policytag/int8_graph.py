@@ -82,7 +82,8 @@ def per_token_activations(model):
             scaled = _only(consumers, cast.output[0], "Mul")
             multiplier = next(name for name in scaled.input if name != cast.output[0])
             scales_product = producers.get(multiplier)
-            if scales_product is None or scales_product.op_type != "Mul" or row_scales[codes] not in scales_product.input:
+            if (scales_product is None or scales_product.op_type != "Mul"
+                    or row_scales[codes] not in scales_product.input):
                 raise GraphRewriteError(f"{node.name}: its output is not scaled by activation scale x weight scale")
             weight_scale = next(name for name in scales_product.input if name != row_scales[codes])
             output = scaled.output[0]

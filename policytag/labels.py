@@ -1,8 +1,8 @@
 """The label schema: the one place where policytag names its labels.
 
 Every other module takes label names, their order and their descriptions from here. The descriptions are the
-one-line definitions of ../LABELS.md; the classifier uses them as a prior (see policytag/training/), annotators see them in
-Label Studio (see policytag/annotation/).
+one-line definitions of ../LABELS.md; the classifier uses them as a prior (see policytag/training/), annotators see
+them in Label Studio (see policytag/annotation/).
 """
 
 from __future__ import annotations

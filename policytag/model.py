@@ -219,7 +219,8 @@ def padded_batches(token_ids: Sequence[Sequence[int]], pad_id: int, max_sentence
 def write_thresholds(directory: str | os.PathLike, labels: Sequence[str], thresholds: Sequence[float],
                      int8_thresholds: Sequence[float] | None = None) -> Path:
     """thresholds.json: the labels, their thresholds, and optionally the int8 model's own thresholds (the int8 export
-    scores a little differently from fp32; its thresholds make it decide as fp32 does, see policytag/training/train.py)."""
+    scores a little differently from fp32; its thresholds make it decide as fp32 does, see
+    policytag/training/int8_thresholds.py)."""
     if len(labels) != len(thresholds) or (int8_thresholds is not None and len(int8_thresholds) != len(labels)):
         raise ValueError(f"{len(labels)} labels but {len(thresholds)} thresholds")
     path = Path(directory) / THRESHOLDS_FILE

@@ -2,7 +2,8 @@
 policytag.annotation.pull (and `start|stop|status`, the local session: policytag.annotation.start).
 
 policytag/cli.py calls add_subcommands() on its `annotate` parser's subparsers; each subcommand sets `run` to a
-function of the parsed arguments that returns the exit status. `python -m policytag.annotation push|pull ...` runs the same.
+function of the parsed arguments that returns the exit status. `python -m policytag.annotation push|pull ...` runs the
+same.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Talking to Label Studio: the client from the environment, errors in one line, the project and its annotators.
 
 The server and the token come from LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY (a remote server), else from the local
-session of `policytag annotate start` (policytag.annotation.session: its data directory, git-ignored, owner-only), never from
-files in the repository.
+session of `policytag annotate start` (policytag.annotation.session: its data directory, git-ignored, owner-only),
+never from files in the repository.
 """
 
 from __future__ import annotations

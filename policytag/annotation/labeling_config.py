@@ -57,7 +57,8 @@ def guidelines_markdown() -> str:
 
 
 def instructions_html() -> str:
-    """policytag/annotation/guidelines.md as HTML, for the project's instructions (Label Studio's `expert_instruction`)."""
+    """policytag/annotation/guidelines.md as HTML, for the project's instructions (Label Studio's
+    `expert_instruction`)."""
     from markdown_it import MarkdownIt
 
     return MarkdownIt("commonmark", {"html": False}).render(guidelines_markdown())

@@ -9,8 +9,8 @@ label-studio-ml-backend's label_studio_ml/api.py, whose PyPI package is no longe
 - POST /predict: {"tasks": [...], "label_config": ..., "project": "ID.TIMESTAMP", "params": {...}} ->
   {"results": [one prediction per task, in task order]}; each prediction is one multi-label choices result for the
   Choices control of the request's labeling config (from_name/to_name/choice values taken from that config), the
-  overall score (policytag.annotation.tasks.decision_confidence), the model version, and the per-label scores and thresholds
-  in the result's `meta`;
+  overall score (policytag.annotation.tasks.decision_confidence), the model version, and the per-label scores and
+  thresholds in the result's `meta`;
 - POST /webhook: 200 {} (Label Studio's events are logged; the backend does not train);
 - GET /metrics: {}.
 

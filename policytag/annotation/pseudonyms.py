@@ -4,10 +4,10 @@ Label Studio knows its users by e-mail. `annotate pull` writes each annotation u
 reads as a pseudonym (lower-case letters, digits, ".", "_" and "-", no "@", such as "vi-a", "ooni-b",
 "adjudicator", or "gold" for the users that push creates as NAME@policytag.invalid) is kept as it is; any other
 identity (an e-mail address, a display name) gets a pseudonym, "annotator-N", from a mapping file kept outside git:
-$POLICYTAG_PSEUDONYMS, else pseudonyms.json in the Label Studio session folder (policytag.annotation.session: .label-studio/,
-git-ignored). The mapping is only ever added to, so a person keeps their pseudonym from pull to pull; edit it by hand
-to give someone a chosen name (e.g. map a reviewer's e-mail to "adjudicator"). Without the file the pseudonyms
-cannot be traced back to people, which is the point: it stays on the machine that runs Label Studio.
+$POLICYTAG_PSEUDONYMS, else pseudonyms.json in the Label Studio session folder (policytag.annotation.session:
+.label-studio/, git-ignored). The mapping is only ever added to, so a person keeps their pseudonym from pull to pull;
+edit it by hand to give someone a chosen name (e.g. map a reviewer's e-mail to "adjudicator"). Without the file the
+pseudonyms cannot be traced back to people, which is the point: it stays on the machine that runs Label Studio.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ $POLICYTAG_LABEL_STUDIO_DIR or --data-dir moves it), readable by its owner only:
     serve-ml.pid          pid reused by another program is not mistaken for ours)
     label-studio.log, serve-ml.log
 
-`connect()` (policytag.annotation.connection) finds the session here when LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY are unset.
+`connect()` (policytag.annotation.connection) finds the session here when LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY
+are unset.
 """
 
 from __future__ import annotations

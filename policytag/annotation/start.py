@@ -1,10 +1,10 @@
 """`policytag annotate start|stop`: from a clone to a Label Studio session ready in the browser, in one command.
 
 `start` sets up what is missing (Label Studio's environment, the sentences, a pulled model when there is one),
-starts Label Studio on 127.0.0.1 with its data inside the project (policytag.annotation.session), makes the admin account on
-the first start, creates or updates the project, pushes the sentences not yet labelled in `suggest` order with the
-model's predictions, starts `serve-ml` and connects it, and prints the address, the login and what to do next. A
-later start reuses everything and pushes again only when its inputs changed. `stop` stops the processes `start`
+starts Label Studio on 127.0.0.1 with its data inside the project (policytag.annotation.session), makes the admin
+account on the first start, creates or updates the project, pushes the sentences not yet labelled in `suggest` order
+with the model's predictions, starts `serve-ml` and connects it, and prints the address, the login and what to do
+next. A later start reuses everything and pushes again only when its inputs changed. `stop` stops the processes `start`
 recorded. Bad input (a port in use, a stale process-id file, a missing or broken model, a Label Studio that does not
 come up, a database that refuses the connection) is one line naming what to do; the data directory is kept.
 """

@@ -2,8 +2,8 @@
 
 Whether the session's Label Studio and ML backend are up (by the process ids `annotate start` recorded and their
 /health), then from the project: sentences left (tasks nobody has annotated), annotations per annotator and per
-label, and Krippendorff's alpha per label on the sentences two or more annotators labelled (policytag.annotation.agreement).
-Nothing is written: `annotate pull` is what brings annotations into data/annotations/.
+label, and Krippendorff's alpha per label on the sentences two or more annotators labelled
+(policytag.annotation.agreement). Nothing is written: `annotate pull` is what brings annotations into data/annotations/.
 """
 
 from __future__ import annotations

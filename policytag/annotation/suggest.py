@@ -39,7 +39,8 @@ def score_and_embed(classifier, texts: list[str], batch_size: int = 64) -> tuple
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
             batch = tokenize(classifier.tokenizer, [texts[i] for i in rows], config.max_length, config.input_prefix)
-            pooled = model.embed(batch["input_ids"].to(classifier.device), batch["attention_mask"].to(classifier.device))
+            pooled = model.embed(batch["input_ids"].to(classifier.device),
+                                 batch["attention_mask"].to(classifier.device))
             probabilities[rows] = torch.sigmoid(model.head(pooled)).float().cpu().numpy()
             embeddings[rows] = pooled.float().cpu().numpy()
     return probabilities, embeddings

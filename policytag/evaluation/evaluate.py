@@ -160,7 +160,8 @@ def evaluate(dataset, models: Sequence[str], classifier_dir: Path, baseline_dir:
                                             student_dir)
     if crossval_dir is not None:
         if not crossval_dir.is_dir():
-            raise EvaluationError(f"{crossval_dir} is missing; run `dvc repro crossval` (python -m policytag.training.crossval)")
+            raise EvaluationError(f"{crossval_dir} is missing; run `dvc repro crossval` "
+                                  "(python -m policytag.training.crossval)")
         everything = all_rows(dataset)
         texts_by_id = dict(zip(everything["id"], everything["text"]))
         for path in sorted(crossval_dir.glob("*.jsonl")):

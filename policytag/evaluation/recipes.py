@@ -111,7 +111,8 @@ def render(results: dict, dataset_version: str = "") -> str:
         return f" ({r['scores'].get(key, 0) - current['scores'].get(key, 0):+.3f})"
 
     lines = [f"# Training recipes by grouped cross-validation (dataset `{dataset_version[:16]}`)", "",
-             "Written by `policytag recipes` (policytag/evaluation/recipes.py). Every variant is the train recipe of params.yaml "
+             "Written by `policytag recipes` (policytag/evaluation/recipes.py). Every variant is the train recipe of "
+             "params.yaml "
              "with the changes shown, cross-validated on the crossval stage's folds (by document); macro-F1 of the "
              "out-of-fold originals at cross-fitted thresholds, overall and per language; in brackets the change "
              "against the current recipe.", "",

@@ -230,7 +230,8 @@ def thresholds_section(facts: dict) -> str:
         return f"Thresholds from: {history.get('thresholds_from', 'unknown')}."
     lines = [f"Thresholds from: {history['thresholds_from']} (pooled out-of-fold scores of the training documents; "
              "the spread is over the thresholds each fold's complement gives).", "",
-             "| label | threshold | out-of-fold positives | per fold | std | fallback |", "|---|---:|---:|---|---:|---|"]
+             "| label | threshold | out-of-fold positives | per fold | std | fallback |",
+             "|---|---:|---:|---|---:|---|"]
     for label, s in stability.items():
         lines.append(f"| {label} | {s['threshold']:.2f} | {s['positives']} | "
                      f"{', '.join(f'{t:.2f}' for t in s['fold_thresholds'])} | {s['fold_std']:.3f} | "

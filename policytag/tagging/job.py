@@ -1,6 +1,6 @@
 """The part of the `policytag tag` job that both engines share (policytag.tagging.run's local one and
-policytag.tagging.ray_engine's): the checks of --out and --html before any work, the loop that takes tagged articles to the
-journals and the pages with a progress bar and a list of skipped inputs, what an interruption leaves, and the
+policytag.tagging.ray_engine's): the checks of --out and --html before any work, the loop that takes tagged articles
+to the journals and the pages with a progress bar and a list of skipped inputs, what an interruption leaves, and the
 closing report.
 
 An engine hands run_job a function that, given the articles already done (id -> content hash, for this model)

@@ -1,5 +1,6 @@
 """The `policytag tag` command: its arguments, and the job on one machine (inputs -> tagger -> outputs); the loop
-that writes, resumes and reports is policytag.tagging.job's, shared with the Ray engine (policytag.tagging.ray_engine)."""
+that writes, resumes and reports is policytag.tagging.job's, shared with the Ray engine
+(policytag.tagging.ray_engine)."""
 
 from __future__ import annotations
 

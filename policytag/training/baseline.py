@@ -11,12 +11,13 @@
   (`tune_on: train_and_validation`): the validation split alone often has no positive of a rare label, and the
   0.5 fallback means nothing on this score's scale. `tune_on: validation` tunes on validation alone.
 
-Every model kind is fitted by `fit_<kind>(train, validation, params, **kw)` (policytag/training/tfidf.py, policytag/training/zeroshot.py;
-the transformer's, fit_transformer in policytag/training/crossval.py, wraps policytag.training.fit.fit) and returns a predictor with
-`.labels`, `.thresholds` and `predict_proba(texts) -> [n, labels]`; thresholds are tuned with policytag/training/thresholds.py,
-never on test. Predictors are saved without pickle (policytag/training/predictors.py): the vectorizer's vocabulary as JSON,
-arrays as safetensors, thresholds as thresholds.json (the format of policytag.model), and a model card
-(policytag/training/model_cards.py). `python -m policytag.training.baseline --dataset data/dataset --out models/baseline`.
+Every model kind is fitted by `fit_<kind>(train, validation, params, **kw)` (policytag/training/tfidf.py,
+policytag/training/zeroshot.py; the transformer's, fit_transformer in policytag/training/crossval.py, wraps
+policytag.training.fit.fit) and returns a predictor with `.labels`, `.thresholds` and `predict_proba(texts) -> [n,
+labels]`; thresholds are tuned with policytag/training/thresholds.py, never on test. Predictors are saved without
+pickle (policytag/training/predictors.py): the vectorizer's vocabulary as JSON, arrays as safetensors, thresholds as
+thresholds.json (the format of policytag.model), and a model card (policytag/training/model_cards.py). `python -m
+policytag.training.baseline --dataset data/dataset --out models/baseline`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Sentences in tokenised batches: the loop every encoder pass of policytag/training/ runs (the head's description prior, the
+"""Sentences in tokenised batches: the loop every encoder pass of policytag/training/ runs (the head's description
+prior, the
 zero-shot encoder, the frozen layers' cache)."""
 
 from __future__ import annotations

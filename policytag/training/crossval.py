@@ -1,22 +1,22 @@
 """The `crossval` stage: grouped k-fold cross-validation of every model kind, on documents it has never seen.
 
 The question that matters is how a model does on documents it never saw, so folds are cut by document group
-(policytag/training/splits.py): no document, and no translation of it, is on both sides of a fold. The rows are the train and
-validation documents with their translations; test documents are left for the test split alone, so the final
+(policytag/training/splits.py): no document, and no translation of it, is on both sides of a fold. The rows are the
+train and validation documents with their translations; test documents are left for the test split alone, so the final
 classifier's thresholds can come from these out-of-fold scores without ever seeing a test label. Each fold's model
 is fitted on the other folds (translations included) for a fixed number of epochs and scores its fold's original
 sentences. Thresholds are cross-fitted: a fold's sentences are decided at thresholds tuned on the other folds'
-out-of-fold scores (policytag/training/thresholds.py), so no sentence's own label sets the threshold it is judged at. Folds
-and seed are `crossval.folds` and `crossval.seed`; with the transformer, the frozen bottom layers' output is
+out-of-fold scores (policytag/training/thresholds.py), so no sentence's own label sets the threshold it is judged at.
+Folds and seed are `crossval.folds` and `crossval.seed`; with the transformer, the frozen bottom layers' output is
 computed once and shared by every fold.
 
-Model kinds (`crossval.models`): `tfidf` and `zeroshot` (policytag/training/tfidf.py and policytag/training/zeroshot.py, params
-`baseline.<kind>`) and `transformer` (policytag.training.fit.fit, params `train`, imported only when asked for). An entry may
-also be a variant, `{name: transformer_random_head, kind: transformer, params: {head_init: random}}`: the kind's
-params with those overrides, so that an ablation is measured on the same folds. Each entry writes
-models/crossval/<name>.jsonl: one line per sentence, in dataset order, with its fold, out-of-fold scores and the
-fold's thresholds per label, and its gold labels (names); and <name>.params.json, the kind and the params it was
-fitted with. The evaluate stage turns these into metrics.
+Model kinds (`crossval.models`): `tfidf` and `zeroshot` (policytag/training/tfidf.py and
+policytag/training/zeroshot.py, params `baseline.<kind>`) and `transformer` (policytag.training.fit.fit, params
+`train`, imported only when asked for). An entry may also be a variant, `{name: transformer_random_head, kind:
+transformer, params: {head_init: random}}`: the kind's params with those overrides, so that an ablation is measured on
+the same folds. Each entry writes models/crossval/<name>.jsonl: one line per sentence, in dataset order, with its
+fold, out-of-fold scores and the fold's thresholds per label, and its gold labels (names); and <name>.params.json, the
+kind and the params it was fitted with. The evaluate stage turns these into metrics.
 `python -m policytag.training.crossval --dataset data/dataset --backbone models/backbone --out models/crossval`.
 """
 
@@ -202,7 +202,8 @@ def all_rows(dataset_dict):
     """Every labelled original row: the train, validation and test splits concatenated."""
     from datasets import concatenate_datasets
 
-    return concatenate_datasets([dataset_dict[name] for name in ("train", "validation", "test") if name in dataset_dict])
+    return concatenate_datasets([dataset_dict[name] for name in ("train", "validation", "test")
+                                 if name in dataset_dict])
 
 
 def main(argv: list[str] | None = None) -> int:

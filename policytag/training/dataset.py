@@ -151,7 +151,8 @@ def row_facts(rows) -> RowFacts:
 
 
 def build_dataset(rows: list[dict], validation: float, test: float, seed: int):
-    """Splits by document group (policytag/training/splits.py); translations of held-out documents in their own split."""
+    """Splits by document group (policytag/training/splits.py); translations of held-out documents in their own
+    split."""
     from datasets import Dataset, DatasetDict
 
     splits = train_validation_test(row_facts(rows), validation, test, seed)
@@ -211,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw", type=Path, default=Path("data/raw"),
                         help=f"the corpus folder: its {SOURCES_FILE} and translations' alignment files")
     parser.add_argument("--agreement", type=Path, default=None,
-                        help="inter-annotator agreement (metrics/agreement.json, written by annotate pull) for the card")
+                        help="inter-annotator agreement (metrics/agreement.json, written by annotate pull) for the "
+                             "card")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, default=Path("data/dataset"))
     args = parser.parse_args(argv)

@@ -26,7 +26,8 @@ class Encoder:
         backbone_dir = Path(backbone_dir)
         if not (backbone_dir / "config.json").is_file():
             raise EncoderError(f"{backbone_dir} holds no backbone checkpoint (config.json expected); build it "
-                               "with `dvc repro backbone` (python -m policytag.training.backbone) or pass the right directory")
+                               "with `dvc repro backbone` (python -m policytag.training.backbone) or pass the right "
+                               "directory")
         self.tokenizer = AutoTokenizer.from_pretrained(str(backbone_dir))
         self.model = AutoModel.from_pretrained(str(backbone_dir), add_pooling_layer=False).eval()
         self.max_length, self.batch_size = max_length, batch_size

@@ -6,8 +6,8 @@ How: sigmoid outputs with BCE, positives of rare labels weighted by neg/pos (cap
 the encoder and a higher one for the new head, linear decay after a warm-up; the word embeddings frozen by default
 (they are most of e5-small's weights and get few useful updates from a few hundred sentences); optional early
 stopping on validation macro-F1, keeping the best epoch's weights; thresholds that maximise each label's F1 on the
-validation predictions, never the test split (policytag/training/thresholds.py, shared with the baselines). The head starts
-from the label descriptions (policytag/training/head_init.py).
+validation predictions, never the test split (policytag/training/thresholds.py, shared with the baselines). The head
+starts from the label descriptions (policytag/training/head_init.py).
 """
 
 from __future__ import annotations

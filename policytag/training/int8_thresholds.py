@@ -3,8 +3,8 @@
 Dynamic int8 quantisation shifts every score a little, and a shift of 0.01 near a threshold flips decisions; the
 fp32 thresholds applied to int8 scores cost several points of macro-F1 on unseen text. The int8 export of the
 classifier scores a sample of the training sentences, and each label's int8 threshold is set so that int8 predicts
-it for as many of them as fp32 does at its own threshold (policytag/training/thresholds.py, matched_thresholds). No label is
-used, so every training sentence can serve; the evaluation puts int8 and fp32 side by side on the test split.
+it for as many of them as fp32 does at its own threshold (policytag/training/thresholds.py, matched_thresholds). No
+label is used, so every training sentence can serve; the evaluation puts int8 and fp32 side by side on the test split.
 """
 
 from __future__ import annotations

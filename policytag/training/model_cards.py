@@ -29,7 +29,8 @@ def classifier_card(training: dict, history: dict, thresholds: np.ndarray) -> st
     for k, name in enumerate(LABEL_NAMES):
         metrics = validation["tuned"]["labels"][name] if validation else {}
         rows.append(f"| {name} | {thresholds[k]:.2f} | {format_score(metrics.get('precision'))} | "
-                    f"{format_score(metrics.get('recall'))} | {format_score(metrics.get('f1'))} | {metrics.get('support', 0)} | "
+                    f"{format_score(metrics.get('recall'))} | {format_score(metrics.get('f1'))} | "
+                    f"{metrics.get('support', 0)} | "
                     f"{training['dataset']['train_positives'][name]} |")
     definitions = "\n".join(f"- `{label.name}`: {label.description}" for label in LABELS)
     epochs = "\n".join(f"| {e['epoch']} | {e['train_loss']:.4f} | {format_score(e['val_macro_f1'])} |"
@@ -56,7 +57,8 @@ def classifier_card(training: dict, history: dict, thresholds: np.ndarray) -> st
         f"{params['pos_weight_cap']}); AdamW (encoder lr {params['encoder_lr']}, head lr {params['head_lr']}, weight "
         f"decay {params['weight_decay']}, batch {params['batch_size']}), linear schedule with "
         f"{params['warmup_ratio']:.0%} warm-up; the top {params['trainable_layers'] or 'all'} encoder layers "
-        f"trained, word embeddings {embeddings}; translations {'used' if params.get('translations', True) else 'not used'}; "
+        f"trained, word embeddings {embeddings}; "
+        f"translations {'used' if params.get('translations', True) else 'not used'}; "
         f"head initialised from {head}, bias for an initial probability of about {params['initial_probability']}; "
         f"{kept}; seed {params['seed']}. {threshold_text}. The int8 export (the default CPU path) has its own "
         f"thresholds (`int8_thresholds` in thresholds.json), under which it predicts each label as often as fp32 on "

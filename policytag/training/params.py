@@ -1,5 +1,5 @@
-"""The knobs of the stages: one typed, validated dataclass per params.yaml section that policytag/training/ and policytag/evaluation/
-read, and one way to load them.
+"""The knobs of the stages: one typed, validated dataclass per params.yaml section that policytag/training/ and
+policytag/evaluation/ read, and one way to load them.
 
 The dataclasses are the one home of the defaults (the values params.yaml documents): a key missing from
 params.yaml takes its field's default, and a key that is not a field is refused with an error naming params.yaml,

@@ -1,6 +1,7 @@
 """What every model kind of the baseline and crossval stages gives back (`Predictor`), and how a baseline's model
 directory is written and read: config.json (kind, labels, settings, facts), arrays as safetensors, thresholds.json in
-the format of policytag.model (its reader and writer), and a model card (policytag/training/model_cards.py). No pickle."""
+the format of policytag.model (its reader and writer), and a model card (policytag/training/model_cards.py). No
+pickle."""
 
 from __future__ import annotations
 

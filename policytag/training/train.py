@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     calibration = sample_texts(train["text"], params.int8_calibration_sentences, params.seed)
     out = write_classifier(args.out, model, tokenizer, thresholds, training,
                            card=lambda facts: classifier_card(facts, history, thresholds),
-                           facts={"history": history, "metrics": _stage_metrics(history)}, calibration_texts=calibration)
+                           facts={"history": history, "metrics": _stage_metrics(history)},
+                           calibration_texts=calibration)
     if args.metrics:
         write_json(args.metrics, _stage_metrics(history))
     tuned = (history["validation"] or {}).get("tuned", {})

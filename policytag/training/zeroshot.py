@@ -1,7 +1,7 @@
 """The `zeroshot` baseline: the backbone alone, no training: the cosine similarity between a sentence's e5
 embedding and the embedding of each label's description (policytag.labels), mean-pooled over the attention mask as
-e5 was trained (policytag/training/encoder.py). Similarities are standardised per label against the training sentences and
-squashed with a sigmoid, so its scores lie in (0, 1) like the others' (a ranking score, not a calibrated
+e5 was trained (policytag/training/encoder.py). Similarities are standardised per label against the training sentences
+and squashed with a sigmoid, so its scores lie in (0, 1) like the others' (a ranking score, not a calibrated
 probability). Nothing in it is fitted on labels, so its thresholds are tuned on train and validation together by
 default (`tune_on: train_and_validation`): the validation split alone often has no positive of a rare label, and
 the 0.5 fallback means nothing on this score's scale. `tune_on: validation` tunes on validation alone."""
