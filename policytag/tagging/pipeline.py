@@ -18,11 +18,12 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from policytag.scoring import VersionedScorer
 from policytag.tagging.inputs import InputArticle, SkippedInput
 from policytag.tagging.lines import ArticleLines, article_lines
 from policytag.tagging.pages import label_colours
 from policytag.tagging.segment_pool import CHUNKS_PER_WORKER, chunked, in_order, segment_chunk, worker_pool
-from policytag.tagging.tagger import Scored, Scorer, admitted, score_stream, tag_article, tag_stream
+from policytag.tagging.tagger import Scored, admitted, score_stream, tag_article, tag_stream
 
 
 def lines_chunk(scored: list[Scored], labels: Sequence[str], thresholds: np.ndarray, model_version: str,
@@ -32,7 +33,7 @@ def lines_chunk(scored: list[Scored], labels: Sequence[str], thresholds: np.ndar
             for item, segmented, scores in scored]
 
 
-def tag_lines(items: Iterable[InputArticle | SkippedInput], scorer: Scorer, batch_sentences: int = 512,
+def tag_lines(items: Iterable[InputArticle | SkippedInput], scorer: VersionedScorer, batch_sentences: int = 512,
               done: Mapping[str, str] | None = None, workers: int = 1,
               on_scored: Callable[[int], None] | None = None,
               pages: bool = False) -> Iterator[ArticleLines | SkippedInput]:

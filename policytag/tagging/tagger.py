@@ -13,23 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Mapping, Protocol, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from policytag.segment import SegmentedArticle
 from policytag.tagging.segment_pool import segment_entries
+from policytag.scoring import VersionedScorer
 from policytag.tagging.inputs import InputArticle, SkippedInput
 
 TOP_SENTENCES = 3
-
-
-class Scorer(Protocol):
-    labels: list[str]
-    thresholds: np.ndarray
-    model_version: str
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 @dataclass
@@ -113,7 +106,7 @@ Scored = tuple[InputArticle, SegmentedArticle, np.ndarray]
 """An article, its segmentation and its sentences' scores ([sentences, labels])."""
 
 
-def _score(batch: list[tuple[InputArticle, SegmentedArticle]], scorer: Scorer, call_size: int,
+def _score(batch: list[tuple[InputArticle, SegmentedArticle]], scorer: VersionedScorer, call_size: int,
            on_scored: Callable[[int], None] | None) -> list[Scored]:
     """The batch's articles with their scores; sentences go to the scorer `call_size` at a time (a long article
     in several calls), and `on_scored` hears of each call's sentences, so progress moves inside a long article
@@ -162,7 +155,7 @@ def admitted(items: Iterable[InputArticle | SkippedInput],
         yield item
 
 
-def score_stream(entries: Iterable[tuple[InputArticle, SegmentedArticle] | SkippedInput], scorer: Scorer,
+def score_stream(entries: Iterable[tuple[InputArticle, SegmentedArticle] | SkippedInput], scorer: VersionedScorer,
                  batch_sentences: int = 512,
                  on_scored: Callable[[int], None] | None = None) -> Iterator[Scored | SkippedInput]:
     """Segmented articles with their scores (and skipped inputs), in input order. Sentences of several articles
@@ -183,7 +176,7 @@ def score_stream(entries: Iterable[tuple[InputArticle, SegmentedArticle] | Skipp
         yield from _score(batch, scorer, batch_sentences, on_scored)
 
 
-def tag_stream(items: Iterable[InputArticle | SkippedInput], scorer: Scorer, batch_sentences: int = 512,
+def tag_stream(items: Iterable[InputArticle | SkippedInput], scorer: VersionedScorer, batch_sentences: int = 512,
                done: Mapping[str, str] | None = None, segment_workers: int = 1,
                on_scored: Callable[[int], None] | None = None) -> Iterator[TaggedArticle | SkippedInput]:
     """Tagged articles (and skipped inputs) in input order, scored as score_stream scores them; articles in

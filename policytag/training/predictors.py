@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from policytag.labels import LABEL_NAMES
+from policytag.scoring import Scorer
 from policytag.training.artifacts import write_json
 from policytag.training.params import ParamsError, section_params
 from policytag.training.thresholds import apply_thresholds, f1_at_thresholds
@@ -24,13 +25,9 @@ class BaselineError(RuntimeError):
     """A baseline model that cannot be fitted or loaded; the message names the file and what to do."""
 
 
-class Predictor(Protocol):
-    """What every model kind gives back: scores in schema order and one threshold per label."""
-
-    labels: tuple[str, ...]
-    thresholds: np.ndarray
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+Predictor = Scorer
+"""What every model kind of the baseline and crossval stages gives back: a policytag.model.Scorer (scores in schema
+order, one threshold per label)."""
 
 
 def kind_settings(cls, params: dict | None) -> dict:
