@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import textwrap
 
+from typing import Sequence
+
 import numpy as np
 
 from policytag.labels import LABEL_NAMES, LABELS
@@ -18,6 +20,17 @@ from policytag.training.thresholds import FALLBACK
 def format_score(value) -> str:
     """A score with three decimals, or n/a."""
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def card(title: str, body: str, tags: Sequence[str], library: str | None = None, languages: Sequence[str] = ()) -> str:
+    """The one template of every card: Hugging Face front matter (library, task, languages, tags), the title, the
+    body."""
+    meta = ([f"library_name: {library}"] if library else []) + (
+        ["pipeline_tag: text-classification"] if library == "transformers" else [])
+    if languages:
+        meta.append(f"language: [{', '.join(languages)}]")
+    meta.append(f"tags: [{', '.join(['policytag', 'multi-label-classification', *tags])}]")
+    return "---\n" + "\n".join(meta) + f"\n---\n# {title}\n\n" + body.lstrip("\n")
 
 
 def classifier_card(training: dict, history: dict, thresholds: np.ndarray) -> str:
@@ -65,14 +78,7 @@ def classifier_card(training: dict, history: dict, thresholds: np.ndarray) -> st
         f"{params.get('int8_calibration_sentences', 0)} training sentences.",
         width=115)
     params_yaml = "\n".join(f"  {key}: {json.dumps(value)}" for key, value in params.items())
-    return f"""---
-library_name: transformers
-pipeline_tag: text-classification
-language: [{", ".join(codes)}]
-tags: [policytag, multi-label-classification, sentence-classification]
----
-# policytag sentence classifier
-
+    return card("policytag sentence classifier", f"""
 Tags a sentence of a news article about governments' demands on social media platforms with any of
 {len(LABEL_NAMES)} labels (multi-label; a sentence may carry none). Model version (weights hash):
 `{training['model_version']}`.
@@ -130,7 +136,7 @@ train:
 - Languages other than those listed were not seen in training; the multilingual encoder may transfer, unmeasured.
 - Text beyond {params['max_length']} tokens is cut off.
 - Labels follow the policytag annotation guidelines; they are topics and claims, not judgements.
-"""
+""", ["sentence-classification"], "transformers", codes)
 
 
 def student_card(training: dict, history: dict, thresholds: np.ndarray) -> str:
@@ -152,13 +158,7 @@ def student_card(training: dict, history: dict, thresholds: np.ndarray) -> str:
         f"the {data['held_out_documents']} validation documents, which it never trained on, so that it predicts each "
         f"label as often as the teacher does there; its int8 export has its own thresholds, matched the same way "
         f"to its fp32 decisions.", width=115)
-    return f"""---
-library_name: transformers
-pipeline_tag: text-classification
-tags: [policytag, multi-label-classification, sentence-classification, distillation]
----
-# policytag sentence classifier: {len(training['kept_layers'])}-layer student
-
+    return card(f"policytag sentence classifier: {len(training['kept_layers'])}-layer student", f"""
 Model version (weights hash): `{training['model_version']}`. A standard policytag classifier directory:
 `policytag tag --model DIR`, `policytag serve-ml --model DIR`, `Classifier.load(DIR)` load it as they load the teacher.
 
@@ -180,7 +180,7 @@ beside the teacher, are in reports/evaluation.md; the speed and accuracy of othe
 ## Limits
 The teacher's limits (its model card), and the student follows the teacher's mistakes as well as its successes; it
 is measured against gold labels on the test documents, not only against the teacher.
-"""
+""", ["sentence-classification", "distillation"], "transformers")
 
 
 def _card_table(facts: dict) -> str:
@@ -199,13 +199,7 @@ _CARD_NOTE = ("Validation F1 is measured on the rows the thresholds were tuned o
 
 def tfidf_card(predictor) -> str:
     s, facts = predictor.settings, predictor.facts
-    return f"""---
-library_name: scikit-learn
-language: [en, vi]
-tags: [text-classification, multi-label, policytag, baseline]
----
-# policytag baseline: TF-IDF character n-grams + logistic regression
-
+    return card("policytag baseline: TF-IDF character n-grams + logistic regression", f"""
 Sentence tagger for the six policytag labels ({', '.join(predictor.labels)}), multi-label. Text is
 NFC-normalised and lower-cased; features are TF-IDF over `{s['analyzer']}` character n-grams of length
 {s['ngram_range'][0]}-{s['ngram_range'][1]} (sublinear tf, min_df {s['min_df']}; {len(predictor.vocabulary)} features);
@@ -220,17 +214,12 @@ Files: `vocabulary.json` (the n-grams, in feature order), `weights.safetensors` 
 {_card_table(facts)}
 
 {_CARD_NOTE}
-"""
+""", ["text-classification", "baseline"], "scikit-learn", ["en", "vi"])
 
 
 def zeroshot_card(predictor) -> str:
     s, facts = predictor.settings, predictor.facts
-    return f"""---
-language: [en, vi]
-tags: [text-classification, multi-label, zero-shot, policytag, baseline]
----
-# policytag baseline: zero-shot label descriptions
-
+    return card("policytag baseline: zero-shot label descriptions", f"""
 No training: each sentence (`"{s['sentence_prefix']}<sentence>"`) and each label's description from
 policytag.labels (`"{s['label_prefix']}<description>"`) are embedded by the backbone `{s['backbone']}`
 (mean pooling over the attention mask, L2-normalised, NFC input, max {s['max_length']} tokens); the score of a label is
@@ -245,4 +234,4 @@ Files: `label_embeddings.safetensors` (`label_embeddings` [labels, hidden], `cen
 {_card_table(facts)}
 
 {_CARD_NOTE}
-"""
+""", ["text-classification", "zero-shot", "baseline"], languages=["en", "vi"])
