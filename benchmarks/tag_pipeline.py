@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from policytag import language
+from policytag.cpu import available_cores
 from policytag.labels import LABEL_NAMES
 from policytag.tagging.inputs import SkippedInput, iter_inputs
 from policytag.tagging.job import run_job
@@ -164,10 +165,6 @@ class Way:
                 f"CPU-second; {self.rate / self.cores_used:6,.0f} sentences/s per core over {self.cores_used} "
                 f"core{'s' if self.cores_used > 1 else ''}; main process {self.main_ceiling:7,.0f} sentences per "
                 f"CPU-second{workers}; no-op scorer {self.scorer_seconds:.3f} s of {self.seconds:.1f} s")
-
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def load_average() -> str:

@@ -27,6 +27,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from policytag.cpu import available_cores
 from policytag.int8_graph import same_length_batches
 from policytag.labels import validate_labels
 from policytag.model import (
@@ -60,21 +61,6 @@ ONNX_RECIPE = ("torch.onnx dynamo opset18 eager-attention | quantize_dynamic QIn
 """What the cached file is; change it when the export or quantisation changes, so that old caches are not used."""
 ONNX_FILE = "model.int8.onnx"
 CACHE_ENV = "POLICYTAG_CACHE_DIR"
-
-
-def available_cores() -> int:
-    """Cores this process may use: its CPU affinity, capped by a cgroup (v2) CPU quota when there is one."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, -(-int(quota) // int(period))))
-    except (OSError, ValueError):
-        pass
-    return cores
 
 
 def configure_threads() -> int:

@@ -38,7 +38,7 @@ def output_format(args: argparse.Namespace) -> str:
 
 def segment_workers(args: argparse.Namespace, scoring_on_gpu: bool) -> int:
     """--segment-workers, else every core but one when a GPU scores (segmentation would hold it back), else 1."""
-    from policytag.fast_scorer import available_cores
+    from policytag.cpu import available_cores
 
     if args.segment_workers is not None:
         return max(1, args.segment_workers)

@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from policytag.cpu import available_cores
 from policytag.tagging.inputs import SkippedInput
 from policytag.tagging.job import check_outputs, run_job, segment_workers
 
@@ -70,13 +71,6 @@ def describe_model(model_dir: str) -> dict:
         return {"error": str(error)}
     return {"labels": list(classifier.labels), "thresholds": classifier.thresholds.tolist(),
             "model_version": classifier.model_version}
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 class RayAddressError(ValueError):
