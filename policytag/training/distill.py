@@ -129,7 +129,7 @@ def train_student(teacher, tokenizer, texts: Sequence[str], targets: np.ndarray,
     import torch
 
     from policytag.model import tokenize
-    from policytag.training.fit import adamw, batches_by_length, linear_warmup, seeded
+    from policytag.training.fit import adamw, batches_by_length, linear_warmup, optimizer_step, seeded
     from policytag.training.student import student_from_teacher
 
     texts = list(texts)
@@ -155,12 +155,7 @@ def train_student(teacher, tokenizer, texts: Sequence[str], targets: np.ndarray,
                 logits = student(input_ids=batch["input_ids"].to(device),
                                  attention_mask=batch["attention_mask"].to(device)).logits
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target_tensor[rows].to(device))
-                loss.backward()
-                if params.max_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(student.parameters(), params.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                optimizer_step(student, loss, optimizer, scheduler, params.max_grad_norm)
                 total += loss.item() * len(rows)
             epochs.append({"epoch": epoch, "train_loss": round(total / len(texts), 6)})
             log(f"distill: K={params.layers}: epoch {epoch}/{params.epochs}: loss {total / len(texts):.4f}, "

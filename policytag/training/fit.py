@@ -79,6 +79,17 @@ def linear_warmup(optimizer: torch.optim.Optimizer, warmup: int, total: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def optimizer_step(model: torch.nn.Module, loss: torch.Tensor, optimizer: torch.optim.Optimizer, scheduler,
+                   max_grad_norm: float) -> None:
+    """Backpropagate `loss`, clip the gradients' norm (when max_grad_norm > 0), step optimizer and schedule."""
+    loss.backward()
+    if max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 @contextlib.contextmanager
 def seeded(seed: int):
     """Fix python, numpy and torch seeds and ask torch for deterministic kernels (warning where it has none);
@@ -125,12 +136,7 @@ def _train_epoch(model: SentenceTagger, tokenizer, params: TrainParams, texts: S
             batch = tokenize(tokenizer, [texts[i] for i in batch_rows], params.max_length, model.config.input_prefix)
             loss = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
                          labels=targets, pos_weight=pos_weight).loss
-        loss.backward()
-        if params.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), params.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer_step(model, loss, optimizer, scheduler, params.max_grad_norm)
         total_loss += loss.item() * len(batch_rows)
     return total_loss / len(texts)
 

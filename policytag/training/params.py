@@ -152,9 +152,9 @@ class DistillParams:
     keeps, and how it learns the teacher's scores."""
 
     SECTION = "distill"
-    layers: int = 3
+    layers: int = 6
     """K: the student keeps K of the teacher's encoder layers, evenly spaced from the first to the last."""
-    epochs: int = 8
+    epochs: int = 6
     batch_size: int = 32
     encoder_lr: float = 1e-4
     head_lr: float = 1e-3
