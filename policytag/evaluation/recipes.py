@@ -4,9 +4,10 @@ Each variant is the `train` recipe of params.yaml with some settings changed (pa
 `{name: layers_1, params: {trainable_layers: 1}}`); it is cross-validated on exactly the folds of the crossval
 stage (grouped by document, `crossval.folds` and `crossval.seed`), its out-of-fold sentences decided at cross-fitted
 thresholds, and scored overall, per language (English and Vietnamese originals) and per label. Blends of the
-transformer's out-of-fold scores with the zero-shot prior (`blends:` weights, from models/crossval) cost nothing to
-add. Results accumulate in metrics/recipes.json, keyed by the variant's full parameters and the dataset version, so
-a rerun fits only what is new; reports/recipes.md tabulates them against the current recipe.
+transformer's out-of-fold scores with the zero-shot prior (`blends:` weights, from models/crossval), and thresholds
+tuned per language as well as per label, cost nothing to add. Results accumulate in metrics/recipes.json, keyed by the
+variant's full parameters and the dataset version, so a rerun fits only what is new; reports/recipes.md tabulates them
+against the current recipe.
 
 Costly, so not a stage of `dvc repro`: run it by hand after `dvc repro crossval`, e.g. `policytag recipes`, or for a
 single variant `policytag recipes --only layers_1`.
@@ -101,6 +102,19 @@ def blend_scores(crossval_dir: Path, dataset, weight: float) -> dict:
     return scores_by_group(gold, apply_thresholds(mixed, thresholds), [lang_of[i] for i in ids])
 
 
+def per_language_threshold_scores(crossval_dir: Path, dataset) -> dict:
+    """The current recipe's out-of-fold scores decided at thresholds tuned per label and language (cross-fitted
+    within each language) instead of per label."""
+    run = read_out_of_fold(crossval_dir / "transformer.jsonl")
+    lang_of = dict(zip(dataset["id"], dataset["lang"]))
+    langs = np.array([lang_of[i] for i in run.ids])
+    thresholds = np.empty_like(run.scores)
+    for lang in np.unique(langs):
+        rows = langs == lang
+        thresholds[rows] = cross_fitted_thresholds(run.gold[rows], run.scores[rows], run.folds[rows])
+    return scores_by_group(run.gold, apply_thresholds(run.scores, thresholds), list(langs))
+
+
 def render(results: dict, dataset_version: str = "") -> str:
     rows = sorted(results.values(), key=lambda r: -r["scores"]["macro_f1"])
     current = next((r for r in rows if r["name"] == CURRENT), None)
@@ -183,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
                 results[key] = {"name": f"blend_zeroshot_{weight}", "changes": {"transformer_weight": weight},
                                 "scores": blend_scores(args.crossval, dataset, float(weight)),
                                 "dataset_version": version}
+        key = f"thresholds-per-language-{variant_key(asdict(TrainParams.from_dict(base)), version, folds, seed)}"
+        if key not in results and (args.crossval / "transformer.jsonl").is_file():
+            results[key] = {"name": "thresholds_per_language", "changes": {"thresholds": "per label and language"},
+                            "scores": per_language_threshold_scores(args.crossval, dataset), "dataset_version": version}
         _write(args.out, results, args.report, version)
     except (ValueError, OSError) as error:
         print(f"recipes: error: {error}", file=sys.stderr)
