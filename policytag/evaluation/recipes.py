@@ -115,6 +115,12 @@ def per_language_threshold_scores(crossval_dir: Path, dataset) -> dict:
     return scores_by_group(run.gold, apply_thresholds(run.scores, thresholds), list(langs))
 
 
+def _cv_time(result: dict) -> str:
+    if result.get("reused"):
+        return "crossval stage"
+    return "not timed" if result.get("seconds", 0) is None else f"{result.get('seconds', 0):.0f} s"
+
+
 def render(results: dict, dataset_version: str = "") -> str:
     rows = sorted(results.values(), key=lambda r: -r["scores"]["macro_f1"])
     current = next((r for r in rows if r["name"] == CURRENT), None)
@@ -139,7 +145,7 @@ def render(results: dict, dataset_version: str = "") -> str:
         lines.append(f"| {r['name']} | {changes} | {s['macro_f1']:.3f}{delta(r, 'macro_f1')} | "
                      f"{s.get('macro_f1_en', 0):.3f}{delta(r, 'macro_f1_en')} | "
                      f"{s.get('macro_f1_vi', 0):.3f}{delta(r, 'macro_f1_vi')} | {worst[1]:.3f} ({worst[0]}) | "
-                     f"{'crossval stage' if r.get('reused') else format(r.get('seconds', 0), '.0f') + ' s'} |")
+                     f"{_cv_time(r)} |")
     lines += ["", "F1 per label (English / Vietnamese):", "",
               "| variant | " + " | ".join(LABEL_NAMES) + " |", "|---|" + "---:|" * len(LABEL_NAMES)]
     for r in rows:
