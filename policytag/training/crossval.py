@@ -64,6 +64,25 @@ class TransformerPredictor:
         return np.asarray(self.model.predict_proba(list(texts)))
 
 
+class CachedTopScorer:
+    """A fitted transformer whose bottom layers are the frozen pretrained ones, scoring through the cache of their
+    output that the folds share (the same scores as the whole model, without running the bottom again)."""
+
+    def __init__(self, model, tokenizer, params: TrainParams, state_cache: dict):
+        from policytag.training import frozen_layers
+
+        self.model, self.tokenizer, self.params, self.state_cache = model, tokenizer, params, state_cache
+        self.frozen = frozen_layers.frozen_count(model, params.trainable_layers)
+        self.labels = tuple(model.config.label_names)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        from policytag.training import frozen_layers
+
+        states = frozen_layers.FrozenStates(self.model, self.tokenizer, list(texts), self.frozen,
+                                            self.params.max_length, self.params.eval_batch_size, self.state_cache)
+        return frozen_layers.cached_scores(self.model, states, self.frozen, self.params.eval_batch_size)
+
+
 def fit_transformer(train, validation, params: dict | None = None, backbone_dir: str | os.PathLike = DEFAULT_BACKBONE,
                     state_cache: dict | None = None, **_) -> TransformerPredictor:
     """Fine-tune the transformer (policytag.training.fit.fit: early stopping and thresholds on `validation`)."""
@@ -74,10 +93,15 @@ def fit_transformer(train, validation, params: dict | None = None, backbone_dir:
         from transformers import AutoTokenizer
 
         from policytag.model import Classifier
+        from policytag.training import frozen_layers
 
         tokenizer = AutoTokenizer.from_pretrained(str(backbone_dir))
-        model = Classifier(model, tokenizer, list(model.config.label_names), np.asarray(thresholds), "crossval",
-                           next(model.parameters()).device)
+        recipe = TrainParams.from_dict(dict(params or {}))
+        if state_cache is not None and frozen_layers.frozen_count(model, recipe.trainable_layers):
+            model = CachedTopScorer(model, tokenizer, recipe, state_cache)
+        else:
+            model = Classifier(model, tokenizer, list(model.config.label_names), np.asarray(thresholds), "crossval",
+                               next(model.parameters()).device)
     labels = tuple(getattr(model, "labels", None) or LABEL_NAMES)
     return TransformerPredictor(model, np.asarray(thresholds, dtype=np.float64), history or {}, labels)
 

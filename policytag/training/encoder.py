@@ -42,7 +42,9 @@ class Encoder:
         texts = list(texts)
         todo = list(dict.fromkeys(t for t in texts if (prefix, t) not in self._cache))
         with torch.inference_mode():
-            for rows, batch in tokenized_batches(self.tokenizer, todo, self.batch_size, self.max_length, prefix):
+            # sorted by length: little of a batch is padding (the cache puts the vectors back in input order)
+            for rows, batch in tokenized_batches(self.tokenizer, todo, self.batch_size, self.max_length, prefix,
+                                                 by_length=True):
                 chunk = [todo[i] for i in rows]
                 hidden = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
                 pooled = torch.nn.functional.normalize(mean_pool(hidden.last_hidden_state, batch["attention_mask"]),

@@ -146,11 +146,7 @@ def _validation_scores(model: SentenceTagger, scorer: Classifier, texts: Sequenc
     """Scores [texts, labels] of the model in eval mode (through the cached bottom layers when frozen)."""
     if not frozen:
         return scorer.predict_proba(texts, batch_size=batch_size)
-    with torch.inference_mode():
-        return torch.cat([
-            torch.sigmoid(frozen_layers.top_logits(model, *cached.batch(range(i, min(i + batch_size, len(texts)))),
-                                                   frozen))
-            for i in range(0, len(texts), batch_size)]).cpu().numpy()
+    return frozen_layers.cached_scores(model, cached, frozen, batch_size)
 
 
 def _stderr(line: str) -> None:
@@ -231,7 +227,7 @@ def fit(train, validation, params: TrainParams | dict, backbone_dir: str | os.Pa
             model.load_state_dict(best_state, strict=False)
         model.eval()
         if val_texts:
-            scores = scorer.predict_proba(val_texts, batch_size=params.eval_batch_size)
+            scores = _validation_scores(model, scorer, val_texts, params.eval_batch_size, cached_val, frozen)
             thresholds = tune_thresholds(val_labels, scores, params.threshold_step)
             validation_metrics = {"tuned": label_metrics(val_labels, scores, thresholds),
                                   "at_0.5": label_metrics(val_labels, scores, np.full(len(LABEL_NAMES), 0.5))}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from policytag.model import SentenceTagger, mean_pool
@@ -79,3 +80,24 @@ def top_logits(model: SentenceTagger, hidden: torch.Tensor, mask: torch.Tensor, 
         output = layer(hidden, attention_mask=additive)
         hidden = output[0] if isinstance(output, tuple) else output
     return model.head(model.dropout(mean_pool(hidden, mask)))
+
+
+def frozen_count(model: SentenceTagger, trainable_layers: int) -> int:
+    """How many bottom layers `trainable_layers` leaves frozen (0: the whole encoder trains)."""
+    total = len(layers(model))
+    return total - trainable_layers if 0 < trainable_layers < total else 0
+
+
+def cached_scores(model: SentenceTagger, states: FrozenStates, frozen: int, batch_size: int) -> np.ndarray:
+    """Sigmoid scores [sentences, labels] of `states`' sentences, in their order, through the top layers only (eval
+    mode: no dropout); batches of similar length, so that little of each is padding."""
+    order = sorted(range(len(states.states)), key=lambda row: states.states[row].shape[0])
+    scores = torch.zeros((len(order), model.head.out_features))
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            scores[rows] = torch.sigmoid(top_logits(model, *states.batch(rows), frozen)).float().cpu()
+    model.train(was_training)
+    return scores.numpy()

@@ -254,3 +254,27 @@ def test_fit_with_frozen_bottom_learns(dataset, tiny_backbone):
     losses = [epoch["train_loss"] for epoch in history["epochs"]]
     assert losses[-1] < losses[0]
     assert not model.encoder.encoder.layer[0].attention.self.query.weight.requires_grad
+
+
+def test_scores_through_the_cache_equal_the_whole_model(tiny_backbone, sentences_file):
+    """The crossval folds and fit's validation score through the shared cache of the frozen layers' output: the
+    same scores, in input order, as the classifier running every layer."""
+    from policytag.model import SentenceTagger
+    from policytag.training.crossval import CachedTopScorer
+    from policytag.training.frozen_layers import FrozenStates, cached_scores, freeze_bottom, frozen_count
+    from policytag.training.params import TrainParams
+
+    texts = [s.text for s in read_sentences(sentences_file)][:30]
+    model = SentenceTagger.from_backbone(tiny_backbone).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_backbone))
+    frozen = freeze_bottom(model, trainable_layers=1)
+    assert frozen_count(model, 1) == frozen and frozen_count(model, 0) == 0
+    whole = Classifier(model, tokenizer, list(LABEL_NAMES), np.full(len(LABEL_NAMES), 0.5, np.float32), "test",
+                       "cpu").predict_proba(texts)
+    cache: dict = {}
+    states = FrozenStates(model, tokenizer, texts, frozen, max_length=128, cache=cache)
+    assert np.allclose(cached_scores(model, states, frozen, batch_size=7), whole, atol=1e-5)
+    scorer = CachedTopScorer(model, tokenizer, TrainParams.from_dict({"trainable_layers": 1}), cache)
+    reordered = texts[::-1]
+    assert np.allclose(scorer.predict_proba(reordered), whole[::-1], atol=1e-5)
+    assert len(cache) == len(set(texts))  # every sentence ran through the frozen layers once
