@@ -4,8 +4,10 @@ several times faster.
 The student (policytag/training/student.py) learns the teacher's (models/classifier's) fp32 scores on every
 sentence the project has outside the held-out documents: the labelled train documents and their translations,
 and the unlabelled sentences of data/sentences.jsonl (pool, raw text). On a labelled sentence its target mixes the
-gold labels in (`distill.gold_weight`). BCE on those soft targets, AdamW, linear warm-up and decay, word embeddings
-frozen (most of e5-small's weights), every kept layer and the head trained.
+gold labels in (`distill.gold_weight`). BCE on those soft targets; with `distill.hidden_weight`, also the mean
+squared error between each student layer's output and the output of the teacher layer it was copied from (as
+TinyBERT does), which tells a small student far more per sentence than six scores. AdamW, linear warm-up and
+decay, word embeddings frozen (most of e5-small's weights), every kept layer and the head trained.
 
 Held out: the validation and test documents, with their translations. The student never trains on them. Its
 thresholds are matched on the validation documents' sentences: under them it predicts each label for as many
@@ -122,13 +124,60 @@ def soft_targets(teacher_scores: np.ndarray, gold: np.ndarray, gold_weight: floa
     return targets
 
 
-def train_student(teacher, tokenizer, texts: Sequence[str], targets: np.ndarray, params: DistillParams,
-                  log: Callable[[str], None] = lambda line: None):
-    """A student of `params.layers` layers fitted to `targets` (see the module's docstring); in eval mode, with
-    its history (per-epoch loss) and the teacher layers it kept."""
+def teacher_layer_outputs(teacher, tokenizer, texts: Sequence[str], layers: Sequence[int], batch_size: int = 64):
+    """The outputs of the teacher's encoder `layers` for each text, unpadded ([layers, tokens, hidden], float16 to
+    halve the memory): what the student's layers learn with `distill.hidden_weight`."""
     import torch
 
-    from policytag.model import tokenize
+    from policytag.training.batches import tokenized_batches
+
+    config = teacher.config
+    device = next(teacher.parameters()).device
+    outputs: list = [None] * len(texts)
+    was_training = teacher.training
+    teacher.eval()
+    with torch.inference_mode():
+        for rows, batch in tokenized_batches(tokenizer, texts, batch_size, config.max_length, config.input_prefix,
+                                             by_length=True):
+            mask = batch["attention_mask"].to(device)
+            hidden = teacher.encoder(input_ids=batch["input_ids"].to(device), attention_mask=mask,
+                                     output_hidden_states=True).hidden_states
+            picked = torch.stack([hidden[layer + 1] for layer in layers], dim=1).half()  # [batch, layers, len, h]
+            for position, row in enumerate(rows):
+                outputs[row] = picked[position, :, : int(mask[position].sum())].clone()
+    teacher.train(was_training)
+    return outputs
+
+
+def _padded_layer_targets(outputs: Sequence, rows, length: int):
+    """The teacher's layer outputs of `rows`, padded to `length`: [layers, batch, length, hidden], float32."""
+    import torch
+
+    first = outputs[rows[0]]
+    padded = torch.zeros((first.shape[0], len(rows), length, first.shape[2]), dtype=torch.float32)
+    for position, row in enumerate(rows):
+        padded[:, position, : outputs[row].shape[1]] = outputs[row].float()
+    return padded
+
+
+def layer_loss(student_hidden, teacher_hidden, mask):
+    """Mean squared error between the student's layer outputs and the teacher's, over the real tokens (padding
+    left out), averaged over layers."""
+    import torch
+
+    weights = mask[None, :, :, None].to(teacher_hidden.dtype)  # [1, batch, length, 1]
+    squared = (torch.stack(list(student_hidden)) - teacher_hidden) ** 2 * weights
+    return squared.sum() / (weights.sum() * teacher_hidden.shape[0] * teacher_hidden.shape[-1])
+
+
+def train_student(teacher, tokenizer, texts: Sequence[str], targets: np.ndarray, params: DistillParams,
+                  log: Callable[[str], None] = lambda line: None):
+    """A student of `params.layers` layers fitted to `targets` and, with `params.hidden_weight`, to the outputs of
+    the teacher layers it kept (see the module's docstring); in eval mode, with its history (per-epoch loss) and
+    the teacher layers it kept."""
+    import torch
+
+    from policytag.model import mean_pool, tokenize
     from policytag.training.fit import adamw, batches_by_length, linear_warmup, optimizer_step, seeded
     from policytag.training.student import student_from_teacher
 
@@ -139,6 +188,12 @@ def train_student(teacher, tokenizer, texts: Sequence[str], targets: np.ndarray,
         for parameter in student.encoder.embeddings.parameters():
             parameter.requires_grad_(False)
         device = next(student.parameters()).device
+        teacher_outputs = None
+        if params.hidden_weight > 0:
+            started = time.perf_counter()
+            teacher_outputs = teacher_layer_outputs(teacher, tokenizer, texts, kept)
+            log(f"distill: K={params.layers}: the teacher's layers {kept} on {len(texts)} sentences, "
+                f"{time.perf_counter() - started:.1f} s")
         lengths = [len(ids) for ids in tokenize(tokenizer, texts, config.max_length, config.input_prefix,
                                                 padding=False)["input_ids"]]
         optimizer = adamw(student, params.encoder_lr, params.head_lr, params.weight_decay)
@@ -148,18 +203,27 @@ def train_student(teacher, tokenizer, texts: Sequence[str], targets: np.ndarray,
         target_tensor = torch.from_numpy(np.asarray(targets, dtype=np.float32))
         epochs = []
         for epoch in range(1, params.epochs + 1):
-            started, total = time.perf_counter(), 0.0
+            started, total, total_layers = time.perf_counter(), 0.0, 0.0
             student.train()
             for rows in batches_by_length(order, len(texts), params.batch_size, lengths):
                 batch = tokenize(tokenizer, [texts[i] for i in rows], config.max_length, config.input_prefix)
-                logits = student(input_ids=batch["input_ids"].to(device),
-                                 attention_mask=batch["attention_mask"].to(device)).logits
+                mask = batch["attention_mask"].to(device)
+                encoded = student.encoder(input_ids=batch["input_ids"].to(device), attention_mask=mask,
+                                          output_hidden_states=teacher_outputs is not None)
+                logits = student.head(student.dropout(mean_pool(encoded.last_hidden_state, mask)))
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target_tensor[rows].to(device))
+                if teacher_outputs is not None:
+                    layers_loss = layer_loss(encoded.hidden_states[1:], _padded_layer_targets(
+                        teacher_outputs, rows, mask.shape[1]).to(device), mask)
+                    total_layers += layers_loss.item() * len(rows)
+                    loss = loss + params.hidden_weight * layers_loss
                 optimizer_step(student, loss, optimizer, scheduler, params.max_grad_norm)
                 total += loss.item() * len(rows)
-            epochs.append({"epoch": epoch, "train_loss": round(total / len(texts), 6)})
-            log(f"distill: K={params.layers}: epoch {epoch}/{params.epochs}: loss {total / len(texts):.4f}, "
-                f"{time.perf_counter() - started:.1f} s")
+            epochs.append({"epoch": epoch, "train_loss": round(total / len(texts), 6),
+                           **({"layer_loss": round(total_layers / len(texts), 6)} if teacher_outputs else {})})
+            log(f"distill: K={params.layers}: epoch {epoch}/{params.epochs}: loss {total / len(texts):.4f}"
+                + (f" (layers {total_layers / len(texts):.4f})" if teacher_outputs else "")
+                + f", {time.perf_counter() - started:.1f} s")
         student.eval()
     return student, {"epochs": epochs, "kept_layers": kept}
 
@@ -272,12 +336,26 @@ def int8_speed(model_dirs: dict[str, Path], texts: Sequence[str], rounds: int = 
 
 
 def curve(teacher_dir: Path, dataset_dict, sentences: Sequence[Sentence], params: DistillParams,
-          log: Callable[[str], None]) -> dict:
+          log: Callable[[str], None], dataset_version: str = "", earlier: dict | None = None) -> dict:
     """A student for each K of params.curve: int8 speed beside the teacher's, test macro-F1 per language (fp32 and
-    int8) and decisions agreeing with the teacher's on the test documents."""
+    int8) and decisions agreeing with the teacher's on the test documents. The students of `earlier` (a previous
+    curve's results) are kept for the other K when it was measured with the same teacher, dataset and recipe."""
+    from policytag.model import weights_version
+
     test = dataset_dict["test"]
     teacher = {"fp32": test_figures(teacher_dir, test, int8=False), "int8": test_figures(teacher_dir, test, int8=True)}
-    results = {"teacher": {"fp32": teacher["fp32"][0], "int8": teacher["int8"][0]}, "students": {}}
+    results = {"teacher": {"fp32": teacher["fp32"][0], "int8": teacher["int8"][0],
+                           "model_version": weights_version(teacher_dir)},
+               "dataset_version": dataset_version, "students": {},
+               "recipe": {key: getattr(params, key) for key in ("epochs", "gold_weight", "hidden_weight")}}
+    if earlier and all(earlier.get(key) == results[key] for key in ("dataset_version", "recipe")) and \
+            earlier.get("teacher", {}).get("model_version") == results["teacher"]["model_version"]:
+        results["students"] = {k: v for k, v in earlier.get("students", {}).items() if int(k) not in params.curve}
+        results["earlier"] = earlier.get("earlier", [])
+        log(f"distill: keeping the curve's earlier students K={', '.join(results['students']) or '-'}")
+    elif earlier and earlier.get("students"):  # another teacher, dataset or recipe: kept apart, for the record
+        results["earlier"] = [{key: earlier.get(key) for key in ("recipe", "dataset_version", "teacher", "students")},
+                              *earlier.get("earlier", [])][:3]
     taught = lesson(teacher_dir, dataset_dict, sentences, params.gold_weight, log)
     with tempfile.TemporaryDirectory(prefix="policytag-student-") as scratch:
         for layers in params.curve:
@@ -294,6 +372,7 @@ def curve(teacher_dir: Path, dataset_dict, sentences: Sequence[Sentence], params
                 "speedup": round(speed["student"] / speed["teacher"], 2),
                 "weights_mb": round((out / "model.safetensors").stat().st_size / 1e6, 1)}
             log(f"distill: K={layers}: {json.dumps(results['students'][str(layers)])}")
+    results["students"] = dict(sorted(results["students"].items(), key=lambda item: int(item[0])))
     return results
 
 
@@ -305,39 +384,60 @@ int8 sentences/s or more on the machine measured."""
 def smallest_good_student(results: dict) -> str | None:
     """The smallest K of the curve that meets the goal, or None."""
     teacher = results["teacher"]["int8"]
+    languages = [lang for lang in ("en", "vi") if f"macro_f1_{lang}" in teacher]
     for layers, r in sorted(results["students"].items(), key=lambda item: int(item[0])):
-        close = all(r["int8"][f"macro_f1_{lang}"] >= teacher[f"macro_f1_{lang}"] - TOLERANCE for lang in ("en", "vi"))
+        close = all(r["int8"][f"macro_f1_{lang}"] >= teacher[f"macro_f1_{lang}"] - TOLERANCE for lang in languages)
         if close and r["int8_sentences_per_second"] >= TARGET_SPEED:
             return layers
     return None
 
 
+def _recipe_words(recipe: dict | None) -> str:
+    if not recipe:
+        return ""
+    words = f": {recipe['epochs']} epochs, gold_weight {recipe['gold_weight']}"
+    if recipe.get("hidden_weight"):
+        return words + f", and each layer learns its teacher layer's output, hidden_weight {recipe['hidden_weight']}"
+    return words + ", scores only"
+
+
+def _per_language(figures: dict) -> str:
+    """"0.816 / 0.754": macro-F1 in English / Vietnamese ("–" for a language the test split lacks)."""
+    return " / ".join(f"{figures[key]:.3f}" if key in figures else "–" for key in ("macro_f1_en", "macro_f1_vi"))
+
+
+def _student_row(layers: str, r: dict) -> str:
+    return (f"| K={layers} | {', '.join(map(str, r['kept_layers']))} | {r['int8_sentences_per_second']:.0f} "
+            f"(teacher {r['teacher_int8_sentences_per_second']:.0f}) | {r['speedup']:.2f} | "
+            f"{_per_language(r['fp32'])} | {_per_language(r['int8'])} | {r['agreement_int8']:.4f} | "
+            f"{r['weights_mb']:.0f} |")
+
+
 def curve_report(results: dict, dataset_version: str, threads: int) -> str:
-    """reports/student.md: the K curve."""
+    """reports/student.md: the K curve (and, below it, curves measured before with another recipe)."""
     teacher = results["teacher"]
+    table_header = ["| model | layers kept | int8 sentences/s | x teacher | macro-F1 fp32 (en / vi) | "
+                    "macro-F1 int8 (en / vi) | agreement int8 | weights MB |", "|---|---|---:|---:|---|---|---:|---:|"]
     lines = [
         "# Student size: the K curve",
         "",
         f"Written by `policytag distill --curve` (policytag/training/distill.py) on dataset `{dataset_version[:16]}`. "
         "Each student keeps K of the teacher's 12 encoder layers and learns the teacher's scores (params.yaml "
-        "`distill:`). Macro-F1 is measured on the test documents, which neither model saw, per language. Agreement "
+        "`distill:`" + _recipe_words(results.get("recipe")) + "). Macro-F1 is measured on the test documents, "
+        "which neither model saw, per language. Agreement "
         "is the share of (sentence, label) decisions the student makes as the teacher does, each at its own "
         f"thresholds. Speed is the int8 ONNX scorer on the test sentences with {threads} threads, with the teacher "
         "measured in the same run (best of 3 rounds, taking turns).",
         "",
-        "| model | layers kept | int8 sentences/s | x teacher | macro-F1 fp32 (en / vi) | macro-F1 int8 (en / vi) | "
-        "agreement int8 | weights MB |",
-        "|---|---|---:|---:|---|---|---:|---:|",
-        f"| teacher | all 12 | – | 1 | {teacher['fp32']['macro_f1_en']:.3f} / {teacher['fp32']['macro_f1_vi']:.3f} | "
-        f"{teacher['int8']['macro_f1_en']:.3f} / {teacher['int8']['macro_f1_vi']:.3f} | 1 | – |",
+        *table_header,
+        f"| teacher | all 12 | – | 1 | {_per_language(teacher['fp32'])} | {_per_language(teacher['int8'])} | 1 | – |",
     ]
-    for layers, r in results["students"].items():
-        lines.append(
-            f"| K={layers} | {', '.join(map(str, r['kept_layers']))} | {r['int8_sentences_per_second']:.0f} "
-            f"(teacher {r['teacher_int8_sentences_per_second']:.0f}) | {r['speedup']:.2f} | "
-            f"{r['fp32']['macro_f1_en']:.3f} / {r['fp32']['macro_f1_vi']:.3f} | "
-            f"{r['int8']['macro_f1_en']:.3f} / {r['int8']['macro_f1_vi']:.3f} | {r['agreement_int8']:.4f} | "
-            f"{r['weights_mb']:.0f} |")
+    lines += [_student_row(layers, r) for layers, r in results["students"].items()]
+    for previous in results.get("earlier", []):
+        lines += ["", "Measured before, with " + (_recipe_words(previous.get("recipe"))[2:] if previous.get("recipe")
+                                                else "an earlier recipe (scores only, 6 epochs)")
+                  + f" (teacher int8 {_per_language(previous['teacher']['int8'])}):", "", *table_header]
+        lines += [_student_row(layers, r) for layers, r in previous["students"].items()]
     chosen = smallest_good_student(results)
     lines += ["", f"The smallest K whose int8 macro-F1 is within {TOLERANCE} of the teacher's int8 in both languages "
               f"at {TARGET_SPEED:.0f} sentences/s or more: " + (f"K={chosen} (params.yaml `distill.layers`)." if chosen
@@ -357,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--curve", action="store_true",
                         help="train a student for each K of distill.curve and measure it (writes --curve-metrics and "
                              "--curve-report instead of --out)")
+    parser.add_argument("--layers", type=int, nargs="+", default=None, metavar="K",
+                        help="with --curve: measure these K instead of distill.curve, keeping the other K of "
+                             "--curve-metrics when it was measured with the same teacher, dataset and recipe")
     parser.add_argument("--curve-metrics", type=Path, default=Path("metrics/student-curve.json"))
     parser.add_argument("--curve-report", type=Path, default=Path("reports/student.md"))
     args = parser.parse_args(argv)
@@ -365,15 +468,21 @@ def main(argv: list[str] | None = None) -> int:
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     try:
         params = load_section(args.params, DistillParams)
+        if args.layers:
+            params = DistillParams(**{**asdict(params), "curve": list(args.layers)})
+            params.check()
         dataset_dict = load_dataset_dict(args.dataset)
         sentences = corpus_sentences(args.sentences)
         if args.curve:
             from policytag.fast_scorer import configure_threads
 
-            results = curve(args.teacher, dataset_dict, sentences, params, log)
+            earlier = json.loads(args.curve_metrics.read_text(encoding="utf-8")) if args.curve_metrics.is_file() \
+                else None
+            dataset_version = directory_hash(args.dataset)
+            results = curve(args.teacher, dataset_dict, sentences, params, log, dataset_version, earlier)
             write_json(args.curve_metrics, results)
             with atomic_writer(args.curve_report) as handle:
-                handle.write(curve_report(results, directory_hash(args.dataset), configure_threads()))
+                handle.write(curve_report(results, dataset_version, configure_threads()))
             log(f"distill: curve -> {args.curve_metrics}, {args.curve_report}")
             return 0
         facts = distill(lesson(args.teacher, dataset_dict, sentences, params.gold_weight, log), params, args.out, log)

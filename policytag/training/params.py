@@ -164,6 +164,9 @@ class DistillParams:
     gold_weight: float = 0.5
     """On a labelled sentence the target is gold_weight x the gold label + (1 - gold_weight) x the teacher's score;
     elsewhere the teacher's score alone."""
+    hidden_weight: float = 0.0
+    """Weight of the layer-wise loss: each student layer's output learns the output of the teacher layer it was
+    copied from (mean squared error over the tokens), as well as the scores; 0 learns the scores alone."""
     seed: int = 13
     int8_calibration_sentences: int = 1000
     curve: list = field(default_factory=lambda: [2, 3, 4, 6])
@@ -174,6 +177,8 @@ class DistillParams:
             raise ParamsError("distill.layers and every distill.curve entry must be a whole number of layers, >= 1")
         if not 0 <= self.gold_weight <= 1:
             raise ParamsError("distill.gold_weight must lie in [0, 1]")
+        if self.hidden_weight < 0:
+            raise ParamsError("distill.hidden_weight must be 0 (scores only) or more")
         if self.epochs < 1 or self.batch_size < 1:
             raise ParamsError("distill.epochs and distill.batch_size must be at least 1")
 

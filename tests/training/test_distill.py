@@ -138,3 +138,58 @@ def test_the_curve_report_names_the_smallest_student_that_meets_the_goal():
     assert "| K=4 | 0, 11 | 500 (teacher 200) | 2.50 | 0.790 / 0.785 |" in report and "K=4 (params.yaml" in report
     results["students"]["4"]["int8"]["macro_f1_vi"] = 0.70
     assert smallest_good_student(results) is None and "none of these" in curve_report(results, "f" * 64, 2)
+
+
+def test_with_hidden_weight_each_student_layer_learns_the_teacher_layer_it_copies(tiny_classifier, sentences_file):
+    """distill.hidden_weight: the student's layers learn the outputs of the teacher layers they were copied from.
+    A student of every layer starts as the teacher, so its layer loss starts at (about) zero; a one-layer student
+    (the teacher's last layer fed the embeddings) starts off and comes closer as it learns."""
+    from policytag.labels import LABEL_NAMES
+    from policytag.training.distill import layer_loss, teacher_layer_outputs, train_student
+    from policytag.training.params import DistillParams
+
+    teacher = Classifier.load(tiny_classifier, device="cpu")
+    texts = [s.text for s in read_sentences(sentences_file)[:48]]
+    outputs = teacher_layer_outputs(teacher.model, teacher.tokenizer, texts, [0, 1], batch_size=5)
+    assert [o.shape[:2] for o in outputs[:2]] == [(2, len(ids)) for ids in teacher.tokenizer(
+        ["query: " + t for t in texts[:2]], truncation=True, max_length=128)["input_ids"]]
+    whole, _ = student_from_teacher(teacher.model, 2)
+    from policytag.model import tokenize
+    from policytag.training.distill import _padded_layer_targets
+
+    batch = tokenize(teacher.tokenizer, texts[:6], 128, teacher.model.config.input_prefix)
+    with torch.no_grad():
+        hidden = whole.eval().encoder(**batch, output_hidden_states=True).hidden_states[1:]
+        same = layer_loss(hidden, _padded_layer_targets(outputs, list(range(6)), batch["input_ids"].shape[1]),
+                          batch["attention_mask"])
+    assert float(same) < 1e-4, "float16 storage only"
+
+    targets = teacher.predict_proba(texts)
+    params = DistillParams(**{**FAST, "layers": 1, "epochs": 4, "hidden_weight": 1.0})
+    student, history = train_student(teacher.model, teacher.tokenizer, texts, targets, params)
+    layer_losses = [epoch["layer_loss"] for epoch in history["epochs"]]
+    assert layer_losses[-1] < layer_losses[0] and history["kept_layers"] == [1]
+    assert Classifier(student, teacher.tokenizer, list(LABEL_NAMES), teacher.thresholds, "s",
+                      teacher.device).predict_proba(texts[:3]).shape == (3, 6)
+
+
+def test_curve_runs_add_to_the_curve_measured_with_the_same_teacher_dataset_and_recipe(
+        tiny_classifier, keyword_dataset_dir, sentences_file, tmp_path, capsys):
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"distill": {**FAST, "epochs": 1}}))
+    metrics, report = tmp_path / "curve.json", tmp_path / "student.md"
+    argv = ["--params", str(params), "--teacher", str(tiny_classifier), "--dataset", str(keyword_dataset_dir),
+            "--sentences", str(sentences_file), "--curve", "--curve-metrics", str(metrics), "--curve-report",
+            str(report)]
+    assert main([*argv, "--layers", "2"]) == 0, capsys.readouterr().err
+    assert main([*argv, "--layers", "1"]) == 0, capsys.readouterr().err
+    results = json.loads(metrics.read_text())
+    assert list(results["students"]) == ["1", "2"], "K=2 kept from the first run, in order of K"
+    assert results["recipe"] == {"epochs": 1, "gold_weight": 0.5, "hidden_weight": 0.0}
+    assert "| K=1 |" in report.read_text() and "| K=2 |" in report.read_text()
+
+    params.write_text(yaml.safe_dump({"distill": {**FAST, "epochs": 1, "hidden_weight": 1.0}}))
+    assert main([*argv, "--layers", "1"]) == 0, capsys.readouterr().err
+    results = json.loads(metrics.read_text())
+    assert list(results["students"]) == ["1"], "another recipe starts a new curve"
+    assert "hidden_weight 1.0" in report.read_text()
