@@ -17,7 +17,7 @@ COPIED = ["dvc.yaml", "params.yaml", "data/raw", "data/annotations", "metrics/ag
 QUICK = {
     "train": {"epochs": 1, "trainable_layers": 1, "int8_calibration_sentences": 100},
     "crossval": {"folds": 3},
-    "distill": {"layers": 1, "epochs": 1, "int8_calibration_sentences": 100},
+    "distill": {"layers": 1, "epochs": 1, "int8_calibration_sentences": 100, "vocabulary_words": 2000},
     "simulate": {"repetitions": 1, "batch": 40, "initial": 20, "budget": 120},
 }
 

@@ -146,15 +146,26 @@ def student_card(training: dict, history: dict, thresholds: np.ndarray) -> str:
     rows = "\n".join(f"| {name} | {thresholds[k]:.3f} |" for k, name in enumerate(LABEL_NAMES))
     losses = "\n".join(f"| {e['epoch']} | {e['train_loss']:.4f} |" for e in history["epochs"])
     validation = history["validation_macro_f1"]
+    vocabulary = history.get("vocabulary")
+    kept = (f"the teacher's tokenizer and word embeddings (frozen) pruned to {vocabulary['tokens']} of its "
+            f"{vocabulary['tokens_before']} tokens: those of the {vocabulary['words']} most frequent words of "
+            f"{', '.join(vocabulary['languages'])} (wordfreq's lists) and of its training sentences, every token of "
+            f"one character and every token without a letter, so that other text falls back to smaller pieces, not "
+            f"to unknown tokens; {vocabulary['held_out_same_tokens']:.2%} of the validation sentences keep their "
+            f"tokens. Its pooling and head are the teacher's too" if vocabulary else
+            "the same tokenizer, word embeddings (frozen), pooling and head")
+    layer_loss = (f", plus {params['hidden_weight']} x the mean squared error between each of its layers' outputs and "
+                  f"the output of the teacher layer it was copied from" if params.get("hidden_weight") else "")
     text = textwrap.fill(
-        f"A student of the policytag classifier `{teacher['model_version']}` ({teacher['path']}): the same tokenizer, "
-        f"word embeddings (frozen), pooling and head, and {len(training['kept_layers'])} of the teacher's "
+        f"A student of the policytag classifier `{teacher['model_version']}` ({teacher['path']}): {kept}, and "
+        f"{len(training['kept_layers'])} of the teacher's "
         f"{teacher['layers']} encoder layers (layers {', '.join(map(str, training['kept_layers']))}, as initial "
         f"weights). It learnt the teacher's fp32 scores on {data['train_sentences']} sentences outside the validation "
         f"and test documents ({data['labelled']} labelled, where the target is {params['gold_weight']} x gold + "
-        f"{1 - params['gold_weight']:.2f} x the teacher; {data['unlabelled']} unlabelled): BCE, AdamW (layers lr "
-        f"{params['encoder_lr']}, head lr {params['head_lr']}, batch {params['batch_size']}), {params['epochs']} "
-        f"epochs, seed {params['seed']}. Its thresholds are matched on the {data['held_out_sentences']} sentences of "
+        f"{1 - params['gold_weight']:.2f} x the teacher; {data['unlabelled']} unlabelled): BCE{layer_loss}, AdamW "
+        f"(layers lr {params['encoder_lr']}, head lr {params['head_lr']}, batch {params['batch_size']}), "
+        f"{params['epochs']} epochs, seed {params['seed']}. Its thresholds are matched on the "
+        f"{data['held_out_sentences']} sentences of "
         f"the {data['held_out_documents']} validation documents, which it never trained on, so that it predicts each "
         f"label as often as the teacher does there; its int8 export has its own thresholds, matched the same way "
         f"to its fp32 decisions.", width=115)
@@ -179,8 +190,16 @@ beside the teacher, are in reports/evaluation.md; the speed and accuracy of othe
 
 ## Limits
 The teacher's limits (its model card), and the student follows the teacher's mistakes as well as its successes; it
-is measured against gold labels on the test documents, not only against the teacher.
+is measured against gold labels on the test documents, not only against the teacher.{_pruned_limits(vocabulary)}
 """, ["sentence-classification", "distillation"], "transformers")
+
+
+def _pruned_limits(vocabulary: dict | None) -> str:
+    if not vocabulary:
+        return ""
+    return ("\n\nIts vocabulary covers " + ", ".join(vocabulary["languages"]) + ": text in the encoder's other "
+            "languages is cut into smaller pieces than the teacher sees, and the student was measured on "
+            + ", ".join(vocabulary["languages"]) + " only; tag other languages with the teacher.")
 
 
 def _card_table(facts: dict) -> str:

@@ -167,6 +167,12 @@ class DistillParams:
     hidden_weight: float = 0.0
     """Weight of the layer-wise loss: each student layer's output learns the output of the teacher layer it was
     copied from (mean squared error over the tokens), as well as the scores; 0 learns the scores alone."""
+    vocabulary_languages: list = field(default_factory=list)
+    """Prune the student's vocabulary and embedding matrix to the tokens of these languages' most frequent words
+    (wordfreq) and of its training sentences (policytag/training/vocabulary.py); [] keeps the teacher's whole
+    vocabulary, for every language the encoder knows."""
+    vocabulary_words: int = 100000
+    """How many of each language's most frequent words the pruned vocabulary covers."""
     seed: int = 13
     int8_calibration_sentences: int = 1000
     curve: list = field(default_factory=lambda: [2, 3, 4, 6])
@@ -181,6 +187,12 @@ class DistillParams:
             raise ParamsError("distill.hidden_weight must be 0 (scores only) or more")
         if self.epochs < 1 or self.batch_size < 1:
             raise ParamsError("distill.epochs and distill.batch_size must be at least 1")
+        if not isinstance(self.vocabulary_languages, list) or \
+                not all(isinstance(code, str) for code in self.vocabulary_languages):
+            raise ParamsError("distill.vocabulary_languages must be a list of language codes, e.g. [en, vi] ([]: keep "
+                              "the whole vocabulary)")
+        if self.vocabulary_words < 1:
+            raise ParamsError("distill.vocabulary_words must be at least 1")
 
 
 @dataclass(frozen=True)

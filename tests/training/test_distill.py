@@ -77,7 +77,8 @@ def test_held_out_documents_never_train_the_student(keyword_dataset_dir, sentenc
 
 def test_distill_stage_writes_a_student_the_tools_load(tiny_classifier, keyword_dataset_dir, sentences_file,
                                                       tmp_path, capsys):
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"distill": FAST}))
+    pruned = {"vocabulary_languages": ["en", "vi"], "vocabulary_words": 5000}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"distill": {**FAST, **pruned}}))
     out, metrics = tmp_path / "models" / "student", tmp_path / "metrics" / "student.json"
     argv = ["--params", str(tmp_path / "params.yaml"), "--teacher", str(tiny_classifier),
             "--dataset", str(keyword_dataset_dir), "--sentences", str(sentences_file), "--out", str(out),
@@ -96,7 +97,11 @@ def test_distill_stage_writes_a_student_the_tools_load(tiny_classifier, keyword_
     assert len(thresholds["thresholds"]) == len(thresholds["int8_thresholds"]) == len(student.labels)
     facts = json.loads(metrics.read_text())
     assert facts["kept_layers"] == [1] and 0.5 < facts["held_out_agreement"] <= 1
-    assert "1-layer student" in (out / "README.md").read_text()
+    vocabulary = facts["vocabulary"]
+    assert vocabulary["tokens"] == student.model.config.encoder_config.vocab_size == len(student.tokenizer)
+    assert vocabulary["tokens"] < vocabulary["tokens_before"] and 0 < vocabulary["held_out_same_tokens"] <= 1
+    card = (out / "README.md").read_text()
+    assert "1-layer student" in card and f"pruned to {vocabulary['tokens']} of its" in card.replace("\n", " ")
     assert OnnxScorer(out).predict_proba(["The ministry ordered the posts removed."]).shape == (1, 6)
 
     article = tmp_path / "article.txt"
