@@ -2,7 +2,7 @@
 
 For each directory: the fp32 weights (model.safetensors) and the int8 ONNX export (made first if the cache lacks
 it) in MB; then, in a fresh Python child per load (so that nothing is cached in memory), the seconds from the
-imports done to the first sentence scored, and the child's peak resident memory, for the fp32 model
+imports done to the first sentence scored, and the child's peak resident memory (VmHWM, Linux), for the fp32 model
 (`Classifier.load`) and the int8 scorer (`OnnxScorer`). The best of `--rounds` children counts for time, the
 largest peak for memory. Its main use: the student with its vocabulary pruned (distill.vocabulary_languages)
 against the same student with the teacher's whole vocabulary.
@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from policytag.fast_scorer import OnnxScorer
 from policytag.model import Classifier
 started = time.perf_counter()
@@ -30,8 +30,10 @@ if sys.argv[2] == "int8":
 else:
     scorer = Classifier.load(sys.argv[1], device="cpu")
 scorer.predict_proba(["The ministry ordered the platform to remove the posts within 24 hours."])
-print(json.dumps({"seconds": time.perf_counter() - started,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+seconds = time.perf_counter() - started
+with open("/proc/self/status") as status:  # VmHWM: this process's own peak (ru_maxrss can carry the parent's)
+    peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+print(json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024}))
 """
 
 
