@@ -215,7 +215,6 @@ class OnnxScorer:
 
     def __init__(self, model_dir: str | os.PathLike, batch_size: int = INT8_BATCH_SIZE, threads: int | None = None):
         import onnxruntime
-        from transformers import AutoTokenizer
 
         model_dir = Path(model_dir)
         if not (model_dir / WEIGHTS_FILE).is_file() or not (model_dir / "config.json").is_file():
@@ -227,7 +226,6 @@ class OnnxScorer:
             raise ClassifierError(f"{model_dir}: thresholds.json labels {self.labels} differ from the model's "
                                   f"{self.config.label_names}; retrain the classifier")
         validate_labels(self.labels)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self.model_version = weights_version(model_dir)
         self.batch_size = batch_size
         self.onnx_path = onnx_cache_path(model_dir, self.model_version)
@@ -251,7 +249,8 @@ class OnnxScorer:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         self.session = onnxruntime.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
-        self.token_ids = SentenceTokenizer(self.tokenizer, self.config.max_length, self.config.input_prefix)
+        # tokenizer.json alone: the Hugging Face tokenizer would hold a second copy of the vocabulary
+        self.token_ids = SentenceTokenizer.from_directory(model_dir, self.config.max_length, self.config.input_prefix)
         self.call_size, self.on_gpu = CALL_SENTENCES, False
         self.description = (f"onnxruntime {onnxruntime.__version__} int8 on CPU, "
                             f"{options.intra_op_num_threads} threads, batch {batch_size}")

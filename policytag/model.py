@@ -175,20 +175,52 @@ class SentenceTokenizer:
     """Token ids of sentences exactly as `policytag.model.tokenize` makes them (NFC, the model's prefix, special
     tokens, truncation to max_length), from the Rust tokenizer's batch call without offsets or padding: about
     twice as fast as calling the Hugging Face tokenizer, and it runs without the GIL. It works on a copy of the
-    tokenizer's backend, so the tokenizer's own settings stay as they are."""
+    tokenizer's backend, so the tokenizer's own settings stay as they are; `from_directory` reads the classifier
+    directory's tokenizer.json alone, for a scorer that needs no Hugging Face tokenizer."""
 
     def __init__(self, tokenizer, max_length: int, prefix: str):
         from tokenizers import Tokenizer
 
-        self.backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self._use(Tokenizer.from_str(tokenizer.backend_tokenizer.to_str()), pad_id, max_length, prefix)
+
+    @classmethod
+    def from_directory(cls, directory: str | os.PathLike, max_length: int, prefix: str) -> "SentenceTokenizer":
+        """The tokenizer of a classifier directory, read from its tokenizer.json (which `save_classifier` writes
+        from the Hugging Face tokenizer's own backend) without loading that tokenizer: one copy of the vocabulary
+        in memory instead of two, about 300 MB less for multilingual-e5-small's 250,002 tokens. A directory
+        without tokenizer.json goes through AutoTokenizer."""
+        from tokenizers import Tokenizer
+
+        directory = Path(directory)
+        if not (directory / "tokenizer.json").is_file():
+            return cls(AutoTokenizer.from_pretrained(str(directory)), max_length, prefix)
+        backend = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        pad_token = _tokenizer_setting(directory, "pad_token")
+        pad_id = backend.token_to_id(pad_token) if pad_token else None
+        tokenizer = cls.__new__(cls)
+        tokenizer._use(backend, pad_id if pad_id is not None else 0, max_length, prefix)
+        return tokenizer
+
+    def _use(self, backend, pad_id: int, max_length: int, prefix: str) -> None:
+        self.backend = backend
         self.backend.no_padding()
         self.backend.enable_truncation(max_length)
         self.prefix = prefix
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_id = pad_id
         self._encode = getattr(self.backend, "encode_batch_fast", self.backend.encode_batch)
 
     def __call__(self, texts: Sequence[str]) -> list[list[int]]:
         return [encoding.ids for encoding in self._encode([encoder_text(text, self.prefix) for text in texts])]
+
+
+def _tokenizer_setting(directory: Path, key: str) -> str | None:
+    """A special token's text from tokenizer_config.json (written as a string, or as {"content": ...})."""
+    path = directory / "tokenizer_config.json"
+    if not path.is_file():
+        return None
+    value = json.loads(path.read_text(encoding="utf-8")).get(key)
+    return value.get("content") if isinstance(value, dict) else value
 
 
 def padded_batches(token_ids: Sequence[Sequence[int]], pad_id: int, max_sentences: int,

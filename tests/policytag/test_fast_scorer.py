@@ -182,6 +182,9 @@ def test_the_batch_tokenizer_gives_the_ids_the_model_was_trained_on(tiny_classif
     assert got == expected["input_ids"] and len(got[-2]) == config.max_length
     # The tokenizer it copied keeps its own settings: still no truncation unless asked.
     assert len(classifier.tokenizer(long_sentence)["input_ids"]) > config.max_length
+    # The int8 scorer's, read from tokenizer.json alone (no Hugging Face tokenizer loaded), gives the same ids.
+    from_file = SentenceTokenizer.from_directory(tiny_classifier, config.max_length, config.input_prefix)
+    assert from_file(batch) == expected["input_ids"] and from_file.pad_id == classifier.tokenizer.pad_token_id
 
 
 @pytest.mark.parametrize("max_sentences, max_tokens, width_multiple", [(1024, 2000, 1), (3, None, 1),
