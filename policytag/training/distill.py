@@ -7,7 +7,9 @@ and the unlabelled sentences of data/sentences.jsonl (pool, raw text). On a labe
 gold labels in (`distill.gold_weight`). BCE on those soft targets; with `distill.hidden_weight`, also the mean
 squared error between each student layer's output and the output of the teacher layer it was copied from (as
 TinyBERT does), which tells a small student far more per sentence than six scores. AdamW, linear warm-up and
-decay, word embeddings frozen (most of e5-small's weights), every kept layer and the head trained. Then, with
+decay, word embeddings frozen (most of e5-small's weights), the kept layers and the head trained; with
+`distill.frozen_layers`, the bottom kept layers (the teacher's own bottom layers) stay frozen and run once per
+sentence, in the teacher's pass, so that an epoch runs only the layers above. Then, with
 `distill.vocabulary_languages`, its vocabulary is pruned to the tokens those languages use
 (policytag/training/vocabulary.py): e5-small's 250k-token embedding matrix shrinks to about a quarter, and with it
 the student's files, load time and memory; the thresholds below are matched on the pruned student.
@@ -127,16 +129,42 @@ def soft_targets(teacher_scores: np.ndarray, gold: np.ndarray, gold_weight: floa
     return targets
 
 
-def teacher_layer_outputs(teacher, tokenizer, texts: Sequence[str], layers: Sequence[int], batch_size: int = 64):
-    """The outputs of the teacher's encoder `layers` for each text, unpadded ([layers, tokens, hidden], float16 to
-    halve the memory): what the student's layers learn with `distill.hidden_weight`."""
+@dataclass
+class TeacherPass:
+    """The teacher's one pass over the student's training sentences: its scores, the outputs of the layers students
+    learn, and the output of the bottom layers students keep frozen."""
+
+    scores: np.ndarray  # [texts, labels], sigmoid
+    layers: list[int]  # the teacher layers whose outputs `outputs` holds, in this order
+    outputs: list | None  # per text [layers, tokens, hidden], float16 to halve the memory; None without layers
+    inputs: list | None  # per text [tokens, hidden], float32: the output of the bottom `inputs_after` layers
+
+    def layer_outputs(self, wanted: Sequence[int]) -> list | None:
+        """Per text, the outputs of the teacher layers `wanted` (a subset of `layers`); None when none is wanted."""
+        if not wanted:
+            return None
+        if list(wanted) == self.layers:
+            return self.outputs
+        index = [self.layers.index(layer) for layer in wanted]
+        return [output[index] for output in self.outputs]
+
+
+def teacher_pass(teacher, tokenizer, texts: Sequence[str], layers: Sequence[int], inputs_after: int = 0,
+                 batch_size: int = 64) -> TeacherPass:
+    """One pass of the teacher (a SentenceTagger) over `texts`: its scores, the outputs of its encoder `layers` (what
+    the student's layers learn with `distill.hidden_weight`) and, with `inputs_after` > 0, the output of its bottom
+    `inputs_after` layers (the input of a student whose bottom layers are the teacher's, `distill.frozen_layers`)."""
     import torch
 
     from policytag.training.batches import tokenized_batches
+    from policytag.training.frozen_layers import pooled_logits
 
+    layers = list(layers)
     config = teacher.config
     device = next(teacher.parameters()).device
+    scores = np.zeros((len(texts), teacher.head.out_features), dtype=np.float32)
     outputs: list = [None] * len(texts)
+    inputs: list = [None] * len(texts)
     was_training = teacher.training
     teacher.eval()
     with torch.inference_mode():
@@ -145,11 +173,22 @@ def teacher_layer_outputs(teacher, tokenizer, texts: Sequence[str], layers: Sequ
             mask = batch["attention_mask"].to(device)
             hidden = teacher.encoder(input_ids=batch["input_ids"].to(device), attention_mask=mask,
                                      output_hidden_states=True).hidden_states
-            picked = torch.stack([hidden[layer + 1] for layer in layers], dim=1).half()  # [batch, layers, len, h]
+            scores[rows] = torch.sigmoid(pooled_logits(teacher, hidden[-1], mask).float()).cpu().numpy()
+            picked = torch.stack([hidden[layer + 1] for layer in layers], dim=1).half() if layers else None
             for position, row in enumerate(rows):
-                outputs[row] = picked[position, :, : int(mask[position].sum())].clone()
+                tokens = int(mask[position].sum())
+                if layers:
+                    outputs[row] = picked[position, :, :tokens].cpu().clone()
+                if inputs_after:
+                    inputs[row] = hidden[inputs_after][position, :tokens].float().cpu().clone()
     teacher.train(was_training)
-    return outputs
+    return TeacherPass(scores, layers, outputs if layers else None, inputs if inputs_after else None)
+
+
+def learnt_layers(kept: Sequence[int], params: DistillParams) -> list[int]:
+    """The teacher layers whose outputs a student keeping `kept` learns: those above its frozen bottom, with
+    `distill.hidden_weight` (none without)."""
+    return list(kept[params.frozen_layers:]) if params.hidden_weight > 0 else []
 
 
 def _padded_layer_targets(outputs: Sequence, rows, length: int):
@@ -174,31 +213,45 @@ def layer_loss(student_hidden, teacher_hidden, mask):
 
 
 def train_student(teacher, tokenizer, texts: Sequence[str], targets: np.ndarray, params: DistillParams,
-                  log: Callable[[str], None] = lambda line: None):
+                  log: Callable[[str], None] = lambda line: None, taught: TeacherPass | None = None):
     """A student of `params.layers` layers fitted to `targets` and, with `params.hidden_weight`, to the outputs of
-    the teacher layers it kept (see the module's docstring); in eval mode, with its history (per-epoch loss) and
-    the teacher layers it kept."""
+    the teacher layers it kept (see the module's docstring); in eval mode, with its history (per-epoch loss), the
+    teacher layers it kept and how many of them stayed frozen. With `params.frozen_layers`, the bottom ones are the
+    teacher's and stay so: their output comes from the teacher's pass, and the epochs run the layers above.
+    `taught`: the teacher's pass over `texts` (the lesson's, shared by a curve's students); without it, the layer
+    outputs this student needs are computed here."""
     import torch
 
-    from policytag.model import mean_pool, tokenize
+    from policytag.model import tokenize
+    from policytag.training import frozen_layers
     from policytag.training.fit import adamw, batches_by_length, linear_warmup, optimizer_step, seeded
     from policytag.training.student import student_from_teacher
 
     texts = list(texts)
     config = teacher.config
+    frozen = params.frozen_layers
     with seeded(params.seed):
         student, kept = student_from_teacher(teacher, params.layers)
+        if kept[:frozen] != list(range(frozen)):
+            raise ValueError(f"distill.frozen_layers is {frozen}, but the student's bottom layers are not the "
+                             f"teacher's bottom ones (it keeps teacher layers {kept}); set it to "
+                             f"{_same_bottom(kept)} or less in params.yaml")
         for parameter in student.encoder.embeddings.parameters():
             parameter.requires_grad_(False)
+        for layer in frozen_layers.layers(student)[:frozen]:
+            layer.requires_grad_(False)
         device = next(student.parameters()).device
-        teacher_outputs = None
-        if params.hidden_weight > 0:
+        learnt = learnt_layers(kept, params)
+        if taught is None and (learnt or frozen):
             started = time.perf_counter()
-            teacher_outputs = teacher_layer_outputs(teacher, tokenizer, texts, kept)
+            taught = teacher_pass(teacher, tokenizer, texts, learnt, inputs_after=frozen)
             log(f"distill: K={params.layers}: the teacher's layers {kept} on {len(texts)} sentences, "
                 f"{time.perf_counter() - started:.1f} s")
-        lengths = [len(ids) for ids in tokenize(tokenizer, texts, config.max_length, config.input_prefix,
-                                                padding=False)["input_ids"]]
+        teacher_outputs = taught.layer_outputs(learnt) if taught is not None else None
+        cached = frozen_layers.FrozenStates.of(taught.inputs) if frozen else None
+        lengths = [state.shape[0] for state in cached.states] if frozen else [
+            len(ids) for ids in tokenize(tokenizer, texts, config.max_length, config.input_prefix,
+                                         padding=False)["input_ids"]]
         optimizer = adamw(student, params.encoder_lr, params.head_lr, params.weight_decay)
         steps = math.ceil(len(texts) / params.batch_size) * params.epochs
         scheduler = linear_warmup(optimizer, int(params.warmup_ratio * steps), steps)
@@ -209,14 +262,19 @@ def train_student(teacher, tokenizer, texts: Sequence[str], targets: np.ndarray,
             started, total, total_layers = time.perf_counter(), 0.0, 0.0
             student.train()
             for rows in batches_by_length(order, len(texts), params.batch_size, lengths):
-                batch = tokenize(tokenizer, [texts[i] for i in rows], config.max_length, config.input_prefix)
-                mask = batch["attention_mask"].to(device)
-                encoded = student.encoder(input_ids=batch["input_ids"].to(device), attention_mask=mask,
-                                          output_hidden_states=teacher_outputs is not None)
-                logits = student.head(student.dropout(mean_pool(encoded.last_hidden_state, mask)))
+                if frozen:
+                    hidden, mask = cached.batch(rows)
+                    mask = mask.to(device)
+                    outputs = frozen_layers.top_outputs(student, hidden.to(device), mask, frozen)
+                else:
+                    batch = tokenize(tokenizer, [texts[i] for i in rows], config.max_length, config.input_prefix)
+                    mask = batch["attention_mask"].to(device)
+                    outputs = list(student.encoder(input_ids=batch["input_ids"].to(device), attention_mask=mask,
+                                                   output_hidden_states=True).hidden_states[1:])
+                logits = frozen_layers.pooled_logits(student, outputs[-1], mask)
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target_tensor[rows].to(device))
                 if teacher_outputs is not None:
-                    layers_loss = layer_loss(encoded.hidden_states[1:], _padded_layer_targets(
+                    layers_loss = layer_loss(outputs, _padded_layer_targets(
                         teacher_outputs, rows, mask.shape[1]).to(device), mask)
                     total_layers += layers_loss.item() * len(rows)
                     loss = loss + params.hidden_weight * layers_loss
@@ -228,7 +286,15 @@ def train_student(teacher, tokenizer, texts: Sequence[str], targets: np.ndarray,
                 + (f" (layers {total_layers / len(texts):.4f})" if teacher_outputs else "")
                 + f", {time.perf_counter() - started:.1f} s")
         student.eval()
-    return student, {"epochs": epochs, "kept_layers": kept}
+    return student, {"epochs": epochs, "kept_layers": kept, "frozen_layers": frozen}
+
+
+def _same_bottom(kept: Sequence[int]) -> int:
+    """How many of the student's bottom layers are the teacher's bottom ones, in order."""
+    count = 0
+    while count < len(kept) and kept[count] == count:
+        count += 1
+    return count
 
 
 def agreement(first: np.ndarray, second: np.ndarray) -> float:
@@ -238,12 +304,14 @@ def agreement(first: np.ndarray, second: np.ndarray) -> float:
 
 @dataclass
 class Lesson:
-    """What the teacher teaches, scored once and shared by every student of a curve: the distillation data, the
-    targets, and the teacher's scores and decisions on the held-out and validation sentences."""
+    """What the teacher teaches, computed once and shared by every student of a curve: the distillation data, the
+    teacher's pass over it and the targets, and the teacher's scores and decisions on the held-out and validation
+    sentences."""
 
     teacher: object  # policytag.model.Classifier
     teacher_dir: Path
     data: DistillationData
+    taught: TeacherPass
     targets: np.ndarray
     held_out_scores: np.ndarray
     validation_texts: list[str]
@@ -251,17 +319,30 @@ class Lesson:
     validation_macro_f1: float
 
 
-def lesson(teacher_dir: Path, dataset_dict, sentences: Sequence[Sentence], gold_weight: float,
-           log: Callable[[str], None] = lambda line: None) -> Lesson:
+def lesson(teacher_dir: Path, dataset_dict, sentences: Sequence[Sentence], params: DistillParams,
+           students: Sequence[int], log: Callable[[str], None] = lambda line: None) -> Lesson:
+    """The lesson for students of each K in `students`: one teacher pass over the training sentences gives the
+    scores and every layer output those students learn (and their frozen bottom's output)."""
     from policytag.model import Classifier
+    from policytag.training.student import spread_layers
 
     data = distillation_data(dataset_dict, sentences)
     teacher = Classifier.load(teacher_dir)
-    log(f"distill: the teacher scores {len(data.texts)} training and {len(data.held_out_texts)} held-out sentences")
-    targets = soft_targets(teacher.predict_proba(data.texts), data.gold, gold_weight)
+    total = teacher.model.config.encoder_config.num_hidden_layers
+    layers = sorted({layer for k in students for layer in learnt_layers(spread_layers(total, k), params)})
+    started = time.perf_counter()
+    taught = teacher_pass(teacher.model, teacher.tokenizer, data.texts, layers, inputs_after=params.frozen_layers)
+    log(f"distill: the teacher's pass over {len(data.texts)} training sentences (scores, the outputs of layers "
+        f"{layers or '-'}" + (f", and of its bottom {params.frozen_layers} layer(s)" if params.frozen_layers else "")
+        + f"), {time.perf_counter() - started:.1f} s")
+    targets = soft_targets(taught.scores, data.gold, params.gold_weight)
     validation_texts, validation_gold = split_arrays(dataset_dict["validation"])
-    validation_decided = apply_thresholds(teacher.predict_proba(validation_texts), teacher.thresholds)
-    return Lesson(teacher, teacher_dir, data, targets, teacher.predict_proba(data.held_out_texts), validation_texts,
+    held_out = list(dict.fromkeys([*data.held_out_texts, *validation_texts]))  # mostly the same sentences: score once
+    held_out_scores = dict(zip(held_out, teacher.predict_proba(held_out)))
+    validation_decided = apply_thresholds(np.stack([held_out_scores[text] for text in validation_texts]),
+                                          teacher.thresholds)
+    return Lesson(teacher, teacher_dir, data, taught, targets,
+                  np.stack([held_out_scores[text] for text in data.held_out_texts]), validation_texts,
                   validation_gold, round(macro_f1(validation_gold, validation_decided), 4))
 
 
@@ -275,7 +356,8 @@ def distill(lesson: Lesson, params: DistillParams, out: Path, log: Callable[[str
 
     teacher, data = lesson.teacher, lesson.data
     started = time.perf_counter()
-    student, history = train_student(teacher.model, teacher.tokenizer, data.texts, lesson.targets, params, log)
+    student, history = train_student(teacher.model, teacher.tokenizer, data.texts, lesson.targets, params, log,
+                                     lesson.taught)
     history["train_seconds"] = round(time.perf_counter() - started, 1)
     tokenizer = teacher.tokenizer
     if params.vocabulary_languages:
@@ -367,6 +449,10 @@ def int8_speed(model_dirs: dict[str, Path], texts: Sequence[str], rounds: int = 
     return {name: round(len(texts) / seconds, 1) for name, seconds in best.items()}
 
 
+CURVE_RECIPE = ("epochs", "gold_weight", "hidden_weight", "frozen_layers", "vocabulary_languages", "vocabulary_words")
+"""The distill params a curve's students share: a curve run keeps earlier students only when these match."""
+
+
 def curve(teacher_dir: Path, dataset_dict, sentences: Sequence[Sentence], params: DistillParams,
           log: Callable[[str], None], dataset_version: str = "", earlier: dict | None = None) -> dict:
     """A student for each K of params.curve: int8 speed beside the teacher's, test macro-F1 per language (fp32 and
@@ -379,7 +465,7 @@ def curve(teacher_dir: Path, dataset_dict, sentences: Sequence[Sentence], params
     results = {"teacher": {"fp32": teacher["fp32"][0], "int8": teacher["int8"][0],
                            "model_version": weights_version(teacher_dir)},
                "dataset_version": dataset_version, "students": {},
-               "recipe": {key: getattr(params, key) for key in ("epochs", "gold_weight", "hidden_weight")}}
+               "recipe": {key: getattr(params, key) for key in CURVE_RECIPE}}
     if earlier and all(earlier.get(key) == results[key] for key in ("dataset_version", "recipe")) and \
             earlier.get("teacher", {}).get("model_version") == results["teacher"]["model_version"]:
         results["students"] = {k: v for k, v in earlier.get("students", {}).items() if int(k) not in params.curve}
@@ -388,7 +474,7 @@ def curve(teacher_dir: Path, dataset_dict, sentences: Sequence[Sentence], params
     elif earlier and earlier.get("students"):  # another teacher, dataset or recipe: kept apart, for the record
         results["earlier"] = [{key: earlier.get(key) for key in ("recipe", "dataset_version", "teacher", "students")},
                               *earlier.get("earlier", [])][:3]
-    taught = lesson(teacher_dir, dataset_dict, sentences, params.gold_weight, log)
+    taught = lesson(teacher_dir, dataset_dict, sentences, params, params.curve, log)
     with tempfile.TemporaryDirectory(prefix="policytag-student-") as scratch:
         for layers in params.curve:
             out = Path(scratch) / f"K{layers}"
@@ -428,6 +514,11 @@ def _recipe_words(recipe: dict | None) -> str:
     if not recipe:
         return ""
     words = f": {recipe['epochs']} epochs, gold_weight {recipe['gold_weight']}"
+    if recipe.get("frozen_layers"):
+        words += f", the bottom {recipe['frozen_layers']} layer(s) frozen"
+    if recipe.get("vocabulary_languages"):
+        words += (f", vocabulary pruned to {recipe.get('vocabulary_words')} words of "
+                  f"{', '.join(recipe['vocabulary_languages'])}")
     if recipe.get("hidden_weight"):
         return words + f", and each layer learns its teacher layer's output, hidden_weight {recipe['hidden_weight']}"
     return words + ", scores only"
@@ -517,7 +608,8 @@ def main(argv: list[str] | None = None) -> int:
                 handle.write(curve_report(results, dataset_version, configure_threads()))
             log(f"distill: curve -> {args.curve_metrics}, {args.curve_report}")
             return 0
-        facts = distill(lesson(args.teacher, dataset_dict, sentences, params.gold_weight, log), params, args.out, log)
+        facts = distill(lesson(args.teacher, dataset_dict, sentences, params, [params.layers], log), params,
+                        args.out, log)
     except (ParamsError, DatasetError, ClassifierError, OSError, ValueError) as error:
         print(f"distill: error: {error}", file=sys.stderr)
         return 1

@@ -61,6 +61,13 @@ class FrozenStates:
             model.train(was_training)
         self.states: list[torch.Tensor] = [cache[key] for key in keys]
 
+    @classmethod
+    def of(cls, states: Sequence[torch.Tensor]) -> "FrozenStates":
+        """States computed elsewhere (unpadded [tokens, hidden] per sentence), batched the same way."""
+        made = cls.__new__(cls)
+        made.states = list(states)
+        return made
+
     def batch(self, rows: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded hidden states [batch, length, hidden] and their attention mask [batch, length]."""
         picked = [self.states[i] for i in rows]
@@ -73,13 +80,25 @@ class FrozenStates:
         return hidden, mask
 
 
-def top_logits(model: SentenceTagger, hidden: torch.Tensor, mask: torch.Tensor, frozen: int) -> torch.Tensor:
-    """Run the top layers, mean pooling, dropout and head on cached states: the same logits as model(...)."""
+def top_outputs(model: SentenceTagger, hidden: torch.Tensor, mask: torch.Tensor, frozen: int) -> list[torch.Tensor]:
+    """Run the layers above the `frozen` bottom ones on cached states: each one's output [batch, length, hidden]."""
     additive = (1.0 - mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+    outputs = []
     for layer in layers(model)[frozen:]:
         output = layer(hidden, attention_mask=additive)
         hidden = output[0] if isinstance(output, tuple) else output
-    return model.head(model.dropout(mean_pool(hidden, mask)))
+        outputs.append(hidden)
+    return outputs
+
+
+def pooled_logits(model: SentenceTagger, last_hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean pooling, dropout and head on the encoder's last output: the logits."""
+    return model.head(model.dropout(mean_pool(last_hidden, mask)))
+
+
+def top_logits(model: SentenceTagger, hidden: torch.Tensor, mask: torch.Tensor, frozen: int) -> torch.Tensor:
+    """Run the top layers, mean pooling, dropout and head on cached states: the same logits as model(...)."""
+    return pooled_logits(model, top_outputs(model, hidden, mask, frozen)[-1], mask)
 
 
 def frozen_count(model: SentenceTagger, trainable_layers: int) -> int:

@@ -154,13 +154,17 @@ def student_card(training: dict, history: dict, thresholds: np.ndarray) -> str:
             f"to unknown tokens; {vocabulary['held_out_same_tokens']:.2%} of the validation sentences keep their "
             f"tokens. Its pooling and head are the teacher's too" if vocabulary else
             "the same tokenizer, word embeddings (frozen), pooling and head")
-    layer_loss = (f", plus {params['hidden_weight']} x the mean squared error between each of its layers' outputs and "
-                  f"the output of the teacher layer it was copied from" if params.get("hidden_weight") else "")
+    frozen = params.get("frozen_layers", 0)
+    layer_loss = (f", plus {params['hidden_weight']} x the mean squared error between each of its "
+                  f"{'trained ' if frozen else ''}layers' outputs and the output of the teacher layer it was copied "
+                  f"from" if params.get("hidden_weight") else "")
+    frozen_text = (f" Its bottom {frozen} layer{'s' if frozen > 1 else ''} stayed the teacher's (frozen)."
+                   if frozen else "")
     text = textwrap.fill(
         f"A student of the policytag classifier `{teacher['model_version']}` ({teacher['path']}): {kept}, and "
         f"{len(training['kept_layers'])} of the teacher's "
         f"{teacher['layers']} encoder layers (layers {', '.join(map(str, training['kept_layers']))}, as initial "
-        f"weights). It learnt the teacher's fp32 scores on {data['train_sentences']} sentences outside the validation "
+        f"weights).{frozen_text} It learnt the teacher's fp32 scores on {data['train_sentences']} sentences outside the validation "
         f"and test documents ({data['labelled']} labelled, where the target is {params['gold_weight']} x gold + "
         f"{1 - params['gold_weight']:.2f} x the teacher; {data['unlabelled']} unlabelled): BCE{layer_loss}, AdamW "
         f"(layers lr {params['encoder_lr']}, head lr {params['head_lr']}, batch {params['batch_size']}), "

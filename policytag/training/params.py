@@ -167,6 +167,10 @@ class DistillParams:
     hidden_weight: float = 0.0
     """Weight of the layer-wise loss: each student layer's output learns the output of the teacher layer it was
     copied from (mean squared error over the tokens), as well as the scores; 0 learns the scores alone."""
+    frozen_layers: int = 0
+    """The student's bottom layers that stay the teacher's, untrained: only where they are the teacher's bottom
+    layers (with the layers spread from the first, 1 at most). Their output is computed once, in the teacher's pass,
+    so that every epoch runs only the layers above (0: every kept layer trains)."""
     vocabulary_languages: list = field(default_factory=list)
     """Prune the student's vocabulary and embedding matrix to the tokens of these languages' most frequent words
     (wordfreq) and of its training sentences (policytag/training/vocabulary.py); [] keeps the teacher's whole
@@ -187,6 +191,9 @@ class DistillParams:
             raise ParamsError("distill.hidden_weight must be 0 (scores only) or more")
         if self.epochs < 1 or self.batch_size < 1:
             raise ParamsError("distill.epochs and distill.batch_size must be at least 1")
+        if not 0 <= self.frozen_layers < self.layers:
+            raise ParamsError("distill.frozen_layers must be 0 or more and leave at least one of distill.layers to "
+                              "train")
         if not isinstance(self.vocabulary_languages, list) or \
                 not all(isinstance(code, str) for code in self.vocabulary_languages):
             raise ParamsError("distill.vocabulary_languages must be a list of language codes, e.g. [en, vi] ([]: keep "

@@ -117,6 +117,9 @@ def test_distill_stage_errors_name_the_file(tiny_classifier, keyword_dataset_dir
     common = ["--teacher", str(tiny_classifier), "--dataset", str(keyword_dataset_dir), "--out", str(tmp_path / "s")]
     assert main(["--params", str(tmp_path / "params.yaml"), *common]) == 1
     assert "distill.layers" in capsys.readouterr().err
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"distill": {**FAST, "frozen_layers": 1}}))
+    assert main(["--params", str(tmp_path / "params.yaml"), *common]) == 1
+    assert "distill.frozen_layers must be 0 or more and leave at least one" in capsys.readouterr().err
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"distill": FAST}))
     assert main(["--params", str(tmp_path / "params.yaml"), *common,
                  "--sentences", str(tmp_path / "missing.jsonl")]) == 1
@@ -153,12 +156,16 @@ def test_with_hidden_weight_each_student_layer_learns_the_teacher_layer_it_copie
     noise outweighs what it learns."""
     from policytag.labels import LABEL_NAMES
     from policytag.model import tokenize
-    from policytag.training.distill import _padded_layer_targets, layer_loss, teacher_layer_outputs, train_student
+    from policytag.training.distill import _padded_layer_targets, layer_loss, teacher_pass, train_student
     from policytag.training.params import DistillParams
 
     teacher = Classifier.load(tiny_classifier, device="cpu")
     texts = [s.text for s in read_sentences(sentences_file)[:48]]
-    outputs = teacher_layer_outputs(teacher.model, teacher.tokenizer, texts, [0, 1], batch_size=5)
+    taught = teacher_pass(teacher.model, teacher.tokenizer, texts, [0, 1], batch_size=5)
+    outputs = taught.outputs
+    assert taught.inputs is None, "no bottom layers asked for"
+    assert np.allclose(taught.scores, teacher.predict_proba(texts), atol=1e-5), "the pass scores as the tagger does"
+    assert all(torch.equal(one[[1]], other) for one, other in zip(outputs, taught.layer_outputs([1])))
     assert [o.shape[:2] for o in outputs[:2]] == [(2, len(ids)) for ids in teacher.tokenizer(
         ["query: " + t for t in texts[:2]], truncation=True, max_length=128)["input_ids"]]
     batch = tokenize(teacher.tokenizer, texts, 128, teacher.model.config.input_prefix)
@@ -187,6 +194,42 @@ def test_with_hidden_weight_each_student_layer_learns_the_teacher_layer_it_copie
                       teacher.device).predict_proba(texts[:3]).shape == (3, 6)
 
 
+def test_frozen_bottom_layers_stay_the_teachers_and_the_layers_above_learn(tiny_classifier, sentences_file):
+    """distill.frozen_layers: the student's bottom layer is the teacher's and stays so, fed once from the teacher's
+    pass (which gives exactly what the student's own bottom layer computes); the layer above trains, and the student
+    tagging through its whole encoder scores as it did on the cached states it trained on. A bottom that is not the
+    teacher's is a clear error."""
+    from policytag.labels import LABEL_NAMES
+    from policytag.training import frozen_layers
+    from policytag.training.distill import teacher_pass, train_student
+    from policytag.training.params import DistillParams
+
+    teacher = Classifier.load(tiny_classifier, device="cpu")
+    texts = [s.text for s in read_sentences(sentences_file)[:48]]
+    scores = teacher.predict_proba(texts)
+    taught = teacher_pass(teacher.model, teacher.tokenizer, texts, [], inputs_after=1, batch_size=5)
+    inputs = taught.inputs
+    assert taught.outputs is None and taught.layer_outputs([]) is None
+    untrained, _ = student_from_teacher(teacher.model, 2)
+    states = frozen_layers.FrozenStates(untrained, teacher.tokenizer, texts, 1, 128, batch_size=7)
+    assert all(torch.allclose(mine, theirs, atol=1e-5) for mine, theirs in zip(inputs, states.states))
+
+    params = DistillParams(**{**FAST, "layers": 2, "epochs": 3, "hidden_weight": 1.0, "frozen_layers": 1})
+    student, history = train_student(teacher.model, teacher.tokenizer, texts, scores, params)
+    assert history["kept_layers"] == [0, 1] and history["frozen_layers"] == 1
+    bottom, top = (frozen_layers.layers(model) for model in (student, teacher.model))
+    assert all(torch.equal(mine, theirs) for mine, theirs in zip(bottom[0].state_dict().values(),
+                                                                  top[0].state_dict().values()))
+    assert not all(torch.equal(mine, theirs) for mine, theirs in zip(bottom[1].state_dict().values(),
+                                                                      top[1].state_dict().values()))
+    tagged = Classifier(student, teacher.tokenizer, list(LABEL_NAMES), teacher.thresholds, "s", teacher.device)
+    trained_on = frozen_layers.cached_scores(student, frozen_layers.FrozenStates.of(inputs), 1, batch_size=8)
+    assert np.allclose(tagged.predict_proba(texts), trained_on, atol=1e-5), "tagging sees what training saw"
+
+    with pytest.raises(ValueError, match="distill.frozen_layers is 1.*teacher layers \\[1\\].*0 or less"):
+        train_student(teacher.model, teacher.tokenizer, texts, scores, DistillParams(**{**FAST, "frozen_layers": 1}))
+
+
 def test_curve_runs_add_to_the_curve_measured_with_the_same_teacher_dataset_and_recipe(
         tiny_classifier, keyword_dataset_dir, sentences_file, tmp_path, capsys):
     params = tmp_path / "params.yaml"
@@ -199,7 +242,8 @@ def test_curve_runs_add_to_the_curve_measured_with_the_same_teacher_dataset_and_
     assert main([*argv, "--layers", "1"]) == 0, capsys.readouterr().err
     results = json.loads(metrics.read_text())
     assert list(results["students"]) == ["1", "2"], "K=2 kept from the first run, in order of K"
-    assert results["recipe"] == {"epochs": 1, "gold_weight": 0.5, "hidden_weight": 0.0}
+    assert results["recipe"] == {"epochs": 1, "gold_weight": 0.5, "hidden_weight": 0.0, "frozen_layers": 0,
+                                 "vocabulary_languages": [], "vocabulary_words": 100000}
     assert "| K=1 |" in report.read_text() and "| K=2 |" in report.read_text()
 
     params.write_text(yaml.safe_dump({"distill": {**FAST, "epochs": 1, "hidden_weight": 1.0}}))
