@@ -1,8 +1,8 @@
 """Peak memory of `policytag tag` on a small and a large input, against loading the large input first, in one run.
 
 Writes two JSON Lines inputs of articles made of corpus sentences (40 a piece), `--small` and `--megabytes` MB,
-and tags each in a child process; a child's peak resident memory comes from getrusage (its own, and the largest
-of its segmenting workers when there are any). For contrast, the naive way: a child that only reads the large
+and tags each in a child process; a child's peak resident memory is its own VmHWM (Linux), and the largest of its
+segmenting workers' peaks comes from getrusage when there are any. For contrast, the naive way: a child that only reads the large
 input into a list of records first (`json.loads` of every line), as a tagger that is not streaming would.
 Prints the peaks and, on its last line, the naive peak over policytag's.
 
@@ -23,18 +23,23 @@ import tempfile
 import time
 from pathlib import Path
 
-CHILD = """
+OWN_PEAK = """
+def own_peak_kb():  # VmHWM: this process's own peak (ru_maxrss after fork and exec can carry the parent's)
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+"""
+CHILD = OWN_PEAK + """
 import resource, sys
 from policytag.cli import main
 code = main(sys.argv[1:])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+print(own_peak_kb(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 sys.exit(code)
 """
-NAIVE = """
-import json, resource, sys
+NAIVE = OWN_PEAK + """
+import json, sys
 with open(sys.argv[1], encoding="utf-8") as handle:
     records = [json.loads(line) for line in handle]
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, 0)
+print(own_peak_kb(), 0)
 """
 
 
@@ -55,7 +60,7 @@ def run_child(args: list[str]) -> tuple[float, float, float]:
     if result.returncode != 0:
         raise SystemExit(f"child failed ({result.returncode}): {result.stderr[-2000:]}")
     own, children = map(int, result.stdout.strip().splitlines()[-1].split())
-    return own / 1024, children / 1024, time.perf_counter() - started  # ru_maxrss is in KiB on Linux
+    return own / 1024, children / 1024, time.perf_counter() - started  # both in KiB on Linux
 
 
 def main(argv: list[str] | None = None) -> int:
