@@ -2,8 +2,9 @@
 
 Writes two JSON Lines inputs of articles made of corpus sentences (40 a piece), `--small` and `--megabytes` MB,
 and tags each in a child process; a child's peak resident memory is its own VmHWM (Linux), and the largest of its
-segmenting workers' peaks comes from getrusage when there are any. For contrast, the naive way: a child that only reads the large
-input into a list of records first (`json.loads` of every line), as a tagger that is not streaming would.
+segmenting workers' peaks comes from getrusage when there are any. For contrast, the naive way: a child that only
+reads the large input into a list of records first (`json.loads` of every line), as a tagger that is not streaming
+would.
 Prints the peaks and, on its last line, the naive peak over policytag's.
 
     python benchmarks/tag_memory.py [--model models/classifier] [--megabytes 1000] [--small 10]
