@@ -348,23 +348,17 @@ def test_killed_and_resumed_runs_end_byte_identical_to_a_clean_run(tiny_classifi
 
 
 @pytest.mark.slow
-def test_sigint_ends_with_one_line_and_exit_130_and_the_run_resumes(tiny_classifier, many, sentences_file,
-                                                                   tmp_path):
-    from policytag.records import read_sentences
-
-    # 400 more articles after `many`, so that the run is still going when the signal comes (the 41 articles of
-    # `many` alone can be tagged and published between two polls on a fast machine)
-    texts = [s.text for s in read_sentences(sentences_file)]
-    longer = write_records(tmp_path / "longer.jsonl", [
-        {"id": f"b{n:03d}", "text": " ".join(texts[(3 * n + k) % len(texts)] for k in range(3))} for n in range(400)])
-    inputs = [*many, str(longer)]
+def test_sigint_ends_with_one_line_and_exit_130_and_the_run_resumes(tiny_classifier, many, tmp_path):
     out, pages = tmp_path / "tagged.jsonl", tmp_path / "pages"
-    process = subprocess.Popen(tag_command(inputs, out, tiny_classifier, "fp32", pages), cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # SIGINT as a terminal delivers it: a test runner started in the background by a non-interactive shell has
+    # SIGINT ignored, the run would inherit that and Python would then never raise KeyboardInterrupt
+    process = subprocess.Popen(tag_command(many, out, tiny_classifier, "fp32", pages), cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     started = time.monotonic()
     while lines(journal_path(summaries_path(out))) < 5 and process.poll() is None and time.monotonic() - started < 300:
         time.sleep(0.005)
-    assert process.poll() is None, "the run ended before it could be interrupted: the input is too short"
+    assert process.poll() is None, "the run ended before it could be interrupted"
     process.send_signal(signal.SIGINT)
     err = process.communicate(timeout=120)[1].decode()
     assert process.returncode == 130, err
@@ -372,7 +366,7 @@ def test_sigint_ends_with_one_line_and_exit_130_and_the_run_resumes(tiny_classif
     assert not out.exists() and journal_path(out).exists()
     done = len(read_jsonl(journal_path(summaries_path(out))))
     assert done >= 5
-    resumed = subprocess.run(tag_command(inputs, out, tiny_classifier, "fp32", pages), cwd=REPO,
+    resumed = subprocess.run(tag_command(many, out, tiny_classifier, "fp32", pages), cwd=REPO,
                              capture_output=True, timeout=600)
     assert resumed.returncode == 1 and f"{done} articles already done" in resumed.stderr.decode()
-    assert len(read_jsonl(summaries_path(out))) == 441
+    assert len(read_jsonl(summaries_path(out))) == 41
