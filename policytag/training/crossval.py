@@ -69,17 +69,19 @@ class CachedTopScorer:
     output that the folds share (the same scores as the whole model, without running the bottom again)."""
 
     def __init__(self, model, tokenizer, params: TrainParams, state_cache: dict):
-        from policytag.training import frozen_layers
+        from policytag.training import frozen_layers, precision
 
         self.model, self.tokenizer, self.params, self.state_cache = model, tokenizer, params, state_cache
         self.frozen = frozen_layers.frozen_count(model, params.trainable_layers)
+        self.mixed_precision = precision.resolve(params.mixed_precision, next(model.parameters()).device)
         self.labels = tuple(model.config.label_names)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         from policytag.training import frozen_layers
 
         states = frozen_layers.FrozenStates(self.model, self.tokenizer, list(texts), self.frozen,
-                                            self.params.max_length, self.params.eval_batch_size, self.state_cache)
+                                            self.params.max_length, self.params.eval_batch_size, self.state_cache,
+                                            self.mixed_precision)
         return frozen_layers.cached_scores(self.model, states, self.frozen, self.params.eval_batch_size)
 
 

@@ -150,12 +150,14 @@ class TeacherPass:
 
 
 def teacher_pass(teacher, tokenizer, texts: Sequence[str], layers: Sequence[int], inputs_after: int = 0,
-                 batch_size: int = 64) -> TeacherPass:
+                 batch_size: int = 64, mixed_precision: str = "fp32") -> TeacherPass:
     """One pass of the teacher (a SentenceTagger) over `texts`: its scores, the outputs of its encoder `layers` (what
     the student's layers learn with `distill.hidden_weight`) and, with `inputs_after` > 0, the output of its bottom
-    `inputs_after` layers (the input of a student whose bottom layers are the teacher's, `distill.frozen_layers`)."""
+    `inputs_after` layers (the input of a student whose bottom layers are the teacher's, `distill.frozen_layers`).
+    The pass runs in `mixed_precision` ("bf16" or "fp32", policytag/training/precision.py)."""
     import torch
 
+    from policytag.training import precision
     from policytag.training.batches import tokenized_batches
     from policytag.training.frozen_layers import pooled_logits
 
@@ -167,7 +169,7 @@ def teacher_pass(teacher, tokenizer, texts: Sequence[str], layers: Sequence[int]
     inputs: list = [None] * len(texts)
     was_training = teacher.training
     teacher.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), precision.autocast(device, mixed_precision):
         for rows, batch in tokenized_batches(tokenizer, texts, batch_size, config.max_length, config.input_prefix,
                                              by_length=True):
             mask = batch["attention_mask"].to(device)
@@ -223,7 +225,7 @@ def train_student(teacher, tokenizer, texts: Sequence[str], targets: np.ndarray,
     import torch
 
     from policytag.model import tokenize
-    from policytag.training import frozen_layers
+    from policytag.training import frozen_layers, precision
     from policytag.training.fit import adamw, batches_by_length, linear_warmup, optimizer_step, seeded
     from policytag.training.student import student_from_teacher
 
@@ -241,10 +243,12 @@ def train_student(teacher, tokenizer, texts: Sequence[str], targets: np.ndarray,
         for layer in frozen_layers.layers(student)[:frozen]:
             layer.requires_grad_(False)
         device = next(student.parameters()).device
+        mixed_precision = precision.resolve(params.mixed_precision, device)
         learnt = learnt_layers(kept, params)
         if taught is None and (learnt or frozen):
             started = time.perf_counter()
-            taught = teacher_pass(teacher, tokenizer, texts, learnt, inputs_after=frozen)
+            taught = teacher_pass(teacher, tokenizer, texts, learnt, inputs_after=frozen,
+                                  mixed_precision=mixed_precision)
             log(f"distill: K={params.layers}: the teacher's layers {kept} on {len(texts)} sentences, "
                 f"{time.perf_counter() - started:.1f} s")
         teacher_outputs = taught.layer_outputs(learnt) if taught is not None else None
@@ -262,17 +266,20 @@ def train_student(teacher, tokenizer, texts: Sequence[str], targets: np.ndarray,
             started, total, total_layers = time.perf_counter(), 0.0, 0.0
             student.train()
             for rows in batches_by_length(order, len(texts), params.batch_size, lengths):
-                if frozen:
-                    hidden, mask = cached.batch(rows)
-                    mask = mask.to(device)
-                    outputs = frozen_layers.top_outputs(student, hidden.to(device), mask, frozen)
-                else:
-                    batch = tokenize(tokenizer, [texts[i] for i in rows], config.max_length, config.input_prefix)
-                    mask = batch["attention_mask"].to(device)
-                    outputs = list(student.encoder(input_ids=batch["input_ids"].to(device), attention_mask=mask,
-                                                   output_hidden_states=True).hidden_states[1:])
-                logits = frozen_layers.pooled_logits(student, outputs[-1], mask)
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target_tensor[rows].to(device))
+                with precision.autocast(device, mixed_precision):
+                    if frozen:
+                        hidden, mask = cached.batch(rows)
+                        mask = mask.to(device)
+                        outputs = frozen_layers.top_outputs(student, hidden.to(device), mask, frozen)
+                    else:
+                        batch = tokenize(tokenizer, [texts[i] for i in rows], config.max_length, config.input_prefix)
+                        mask = batch["attention_mask"].to(device)
+                        outputs = list(student.encoder(input_ids=batch["input_ids"].to(device), attention_mask=mask,
+                                                       output_hidden_states=True).hidden_states[1:])
+                    logits = frozen_layers.pooled_logits(student, outputs[-1], mask)
+                outputs = [output.float() for output in outputs]
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(),
+                                                                            target_tensor[rows].to(device))
                 if teacher_outputs is not None:
                     layers_loss = layer_loss(outputs, _padded_layer_targets(
                         teacher_outputs, rows, mask.shape[1]).to(device), mask)
@@ -286,7 +293,8 @@ def train_student(teacher, tokenizer, texts: Sequence[str], targets: np.ndarray,
                 + (f" (layers {total_layers / len(texts):.4f})" if teacher_outputs else "")
                 + f", {time.perf_counter() - started:.1f} s")
         student.eval()
-    return student, {"epochs": epochs, "kept_layers": kept, "frozen_layers": frozen}
+    return student, {"epochs": epochs, "kept_layers": kept, "frozen_layers": frozen,
+                     "mixed_precision": mixed_precision}
 
 
 def _same_bottom(kept: Sequence[int]) -> int:
@@ -324,6 +332,7 @@ def lesson(teacher_dir: Path, dataset_dict, sentences: Sequence[Sentence], param
     """The lesson for students of each K in `students`: one teacher pass over the training sentences gives the
     scores and every layer output those students learn (and their frozen bottom's output)."""
     from policytag.model import Classifier
+    from policytag.training import precision
     from policytag.training.student import spread_layers
 
     data = distillation_data(dataset_dict, sentences)
@@ -331,7 +340,8 @@ def lesson(teacher_dir: Path, dataset_dict, sentences: Sequence[Sentence], param
     total = teacher.model.config.encoder_config.num_hidden_layers
     layers = sorted({layer for k in students for layer in learnt_layers(spread_layers(total, k), params)})
     started = time.perf_counter()
-    taught = teacher_pass(teacher.model, teacher.tokenizer, data.texts, layers, inputs_after=params.frozen_layers)
+    taught = teacher_pass(teacher.model, teacher.tokenizer, data.texts, layers, inputs_after=params.frozen_layers,
+                          mixed_precision=precision.resolve(params.mixed_precision, teacher.device))
     log(f"distill: the teacher's pass over {len(data.texts)} training sentences (scores, the outputs of layers "
         f"{layers or '-'}" + (f", and of its bottom {params.frozen_layers} layer(s)" if params.frozen_layers else "")
         + f"), {time.perf_counter() - started:.1f} s")

@@ -7,7 +7,8 @@ the encoder and a higher one for the new head, linear decay after a warm-up; the
 (they are most of e5-small's weights and get few useful updates from a few hundred sentences); optional early
 stopping on validation macro-F1, keeping the best epoch's weights; thresholds that maximise each label's F1 on the
 validation predictions, never the test split (policytag/training/thresholds.py, shared with the baselines). The head
-starts from the label descriptions (policytag/training/head_init.py).
+starts from the label descriptions (policytag/training/head_init.py). The forward passes of training run in bf16
+where the hardware has it (`train.mixed_precision`, policytag/training/precision.py); scores stay float32.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch
 
 from policytag.labels import LABEL_NAMES
 from policytag.model import Classifier, SentenceTagger, tokenize
-from policytag.training import frozen_layers
+from policytag.training import frozen_layers, precision
 from policytag.training.data import split_arrays
 from policytag.training.head_init import initial_model
 from policytag.training.metrics import label_metrics, macro_f1
@@ -121,21 +122,25 @@ def training_rows(train, params: TrainParams):
 
 def _train_epoch(model: SentenceTagger, tokenizer, params: TrainParams, texts: Sequence[str], labels: np.ndarray,
                  batches: list[np.ndarray], pos_weight: torch.Tensor, optimizer: torch.optim.Optimizer, scheduler,
-                 cached: frozen_layers.FrozenStates | None, frozen: int) -> float:
+                 cached: frozen_layers.FrozenStates | None, frozen: int, mixed_precision: str = "fp32") -> float:
     """One pass over `batches` (rows of `texts`); the mean training loss per sentence. With `frozen` bottom
-    layers, their cached output is the input of the trainable top."""
+    layers, their cached output is the input of the trainable top. The forward runs in `mixed_precision`, the
+    loss in float32."""
     device = pos_weight.device
     model.train()
     total_loss = 0.0
     for batch_rows in batches:
         targets = torch.from_numpy(labels[batch_rows]).to(device)
-        if frozen:
-            logits = frozen_layers.top_logits(model, *cached.batch(batch_rows), frozen)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight)
-        else:
-            batch = tokenize(tokenizer, [texts[i] for i in batch_rows], params.max_length, model.config.input_prefix)
-            loss = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
-                         labels=targets, pos_weight=pos_weight).loss
+        with precision.autocast(device, mixed_precision):
+            if frozen:
+                hidden, mask = cached.batch(batch_rows)
+                logits = frozen_layers.top_logits(model, hidden.to(device), mask.to(device), frozen)
+            else:
+                batch = tokenize(tokenizer, [texts[i] for i in batch_rows], params.max_length,
+                                 model.config.input_prefix)
+                logits = model(input_ids=batch["input_ids"].to(device),
+                               attention_mask=batch["attention_mask"].to(device)).logits
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), targets, pos_weight=pos_weight)
         optimizer_step(model, loss, optimizer, scheduler, params.max_grad_norm)
         total_loss += loss.item() * len(batch_rows)
     return total_loss / len(texts)
@@ -179,13 +184,14 @@ def fit(train, validation, params: TrainParams | dict, backbone_dir: str | os.Pa
         model = initial_model(backbone_dir, params, train_texts, tokenizer, device)
         scorer = Classifier(model, tokenizer, list(LABEL_NAMES), np.full(len(LABEL_NAMES), 0.5, np.float32),
                             "in-training", device)
+        mixed_precision = precision.resolve(params.mixed_precision, device)
         frozen, cached, cached_val = 0, None, None
         if 0 < params.trainable_layers < len(frozen_layers.layers(model)):
             frozen = frozen_layers.freeze_bottom(model, params.trainable_layers)
             cached = frozen_layers.FrozenStates(model, tokenizer, train_texts, frozen, params.max_length,
-                                                params.eval_batch_size, state_cache)
+                                                params.eval_batch_size, state_cache, mixed_precision)
             cached_val = frozen_layers.FrozenStates(model, tokenizer, val_texts, frozen, params.max_length,
-                                                    params.eval_batch_size, state_cache)
+                                                    params.eval_batch_size, state_cache, mixed_precision)
         pos_weight = torch.from_numpy(positive_weights(train_labels, params.pos_weight_cap)).to(device)
         optimizer = adamw(model, params.encoder_lr, params.head_lr, params.weight_decay)
         steps = math.ceil(len(train_texts) / params.batch_size) * params.epochs
@@ -199,7 +205,7 @@ def fit(train, validation, params: TrainParams | dict, backbone_dir: str | os.Pa
             lengths = [state.shape[0] for state in cached.states] if frozen else None
             batches = batches_by_length(order_rng, len(train_texts), params.batch_size, lengths)
             train_loss = _train_epoch(model, tokenizer, params, train_texts, train_labels, batches, pos_weight,
-                                      optimizer, scheduler, cached, frozen)
+                                      optimizer, scheduler, cached, frozen, mixed_precision)
             model.eval()
             val_f1 = None
             if val_texts:
@@ -240,6 +246,7 @@ def fit(train, validation, params: TrainParams | dict, backbone_dir: str | os.Pa
         "best_epoch": best_epoch,
         "best_val_macro_f1": None if not val_texts else round(best_f1, 6),
         "stopped_early": stopped_early,
+        "mixed_precision": mixed_precision,
         "train_sentences": len(train_texts),
         "validation_sentences": len(val_texts),
         "pos_weight": dict(zip(LABEL_NAMES, (round(float(w), 4) for w in pos_weight.cpu()))),

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from policytag.model import SentenceTagger, mean_pool
+from policytag.training import precision
 from policytag.training.batches import tokenized_batches
 
 
@@ -36,20 +37,21 @@ class FrozenStates:
     """The hidden states after the frozen layers, per sentence (unpadded), in input order.
 
     The frozen layers are the pretrained ones, the same in every fold of a cross-validation: `cache` (a dict the
-    caller keeps, keyed by frozen layers, length limit and text) lets the folds compute each sentence once.
-    Sentences run in batches of similar length, so little of the work is padding."""
+    caller keeps, keyed by frozen layers, length limit, precision and text) lets the folds compute each sentence
+    once. Sentences run in batches of similar length, so little of the work is padding. `mixed_precision` ("bf16" or
+    "fp32", policytag/training/precision.py) is what the pass runs in; the states are kept in float32."""
 
     def __init__(self, model: SentenceTagger, tokenizer, texts: Sequence[str], frozen: int, max_length: int,
-                 batch_size: int = 64, cache: dict | None = None):
+                 batch_size: int = 64, cache: dict | None = None, mixed_precision: str = "fp32"):
         cache = {} if cache is None else cache
-        keys = [(frozen, max_length, text) for text in texts]
+        keys = [(frozen, max_length, mixed_precision, text) for text in texts]
         missing = list(dict.fromkeys(key for key in keys if key not in cache))
         if missing:
             device = next(model.parameters()).device
             was_training = model.training
             model.eval()
-            with torch.no_grad():
-                for rows, batch in tokenized_batches(tokenizer, [key[2] for key in missing], batch_size, max_length,
+            with torch.no_grad(), precision.autocast(device, mixed_precision):
+                for rows, batch in tokenized_batches(tokenizer, [key[3] for key in missing], batch_size, max_length,
                                                      model.config.input_prefix, by_length=True):
                     chunk = [missing[i] for i in rows]
                     mask = batch["attention_mask"].to(device)
@@ -57,7 +59,7 @@ class FrozenStates:
                                            output_hidden_states=True)
                     hidden = output.hidden_states[frozen]
                     for row, key in enumerate(chunk):
-                        cache[key] = hidden[row, : int(mask[row].sum())].clone()
+                        cache[key] = hidden[row, : int(mask[row].sum())].float().clone()
             model.train(was_training)
         self.states: list[torch.Tensor] = [cache[key] for key in keys]
 

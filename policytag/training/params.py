@@ -128,6 +128,9 @@ class TrainParams:
     int8_calibration_sentences: int = 1000
     """Training sentences on which the int8 export's thresholds are matched to fp32's decisions (0: none; the int8
     path then uses the fp32 thresholds)."""
+    mixed_precision: str = "auto"
+    """The training passes in bf16 where the hardware computes it natively ("auto"), always ("bf16") or never
+    ("fp32"); see policytag/training/precision.py."""
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "TrainParams":
@@ -144,6 +147,16 @@ class TrainParams:
             raise ParamsError("train.trainable_layers must be 0 (all) or a positive number of top layers")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise ParamsError("train.epochs, train.batch_size and train.patience must be at least 1")
+        check_mixed_precision(self.SECTION, self.mixed_precision)
+
+
+MIXED_PRECISION_MODES = ("auto", "bf16", "fp32")  # policytag/training/precision.py says what each does
+
+
+def check_mixed_precision(section: str, value: str) -> None:
+    if value not in MIXED_PRECISION_MODES:
+        raise ParamsError(f"{section}.mixed_precision must be one of {', '.join(MIXED_PRECISION_MODES)}, "
+                          f"got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -181,6 +194,9 @@ class DistillParams:
     int8_calibration_sentences: int = 1000
     curve: list = field(default_factory=lambda: [2, 3, 4, 6])
     """The K values `policytag distill --curve` trains and measures (by hand, not in `dvc repro`)."""
+    mixed_precision: str = "auto"
+    """The teacher's pass and the student's training steps in bf16 where native ("auto"), always ("bf16") or never
+    ("fp32"); see policytag/training/precision.py."""
 
     def check(self) -> None:
         if self.layers < 1 or any(not isinstance(k, int) or k < 1 for k in self.curve):
@@ -191,6 +207,7 @@ class DistillParams:
             raise ParamsError("distill.hidden_weight must be 0 (scores only) or more")
         if self.epochs < 1 or self.batch_size < 1:
             raise ParamsError("distill.epochs and distill.batch_size must be at least 1")
+        check_mixed_precision(self.SECTION, self.mixed_precision)
         if not 0 <= self.frozen_layers < self.layers:
             raise ParamsError("distill.frozen_layers must be 0 or more and leave at least one of distill.layers to "
                               "train")

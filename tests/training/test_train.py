@@ -274,7 +274,46 @@ def test_scores_through_the_cache_equal_the_whole_model(tiny_backbone, sentences
     cache: dict = {}
     states = FrozenStates(model, tokenizer, texts, frozen, max_length=128, cache=cache)
     assert np.allclose(cached_scores(model, states, frozen, batch_size=7), whole, atol=1e-5)
-    scorer = CachedTopScorer(model, tokenizer, TrainParams.from_dict({"trainable_layers": 1}), cache)
+    scorer = CachedTopScorer(model, tokenizer, TrainParams.from_dict({"trainable_layers": 1,
+                                                                      "mixed_precision": "fp32"}), cache)
     reordered = texts[::-1]
     assert np.allclose(scorer.predict_proba(reordered), whole[::-1], atol=1e-5)
     assert len(cache) == len(set(texts))  # every sentence ran through the frozen layers once
+
+
+def test_a_bf16_bottom_pass_is_cached_apart_and_scores_close_to_float32(tiny_backbone, sentences_file):
+    """The bf16 pass (train.mixed_precision) keeps its own cache entries, in float32, and its scores stay within
+    bf16's rounding of the float32 ones."""
+    from policytag.model import SentenceTagger
+    from policytag.training.frozen_layers import FrozenStates, cached_scores, freeze_bottom
+
+    texts = [s.text for s in read_sentences(sentences_file)][:30]
+    model = SentenceTagger.from_backbone(tiny_backbone).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_backbone))
+    frozen = freeze_bottom(model, trainable_layers=1)
+    cache: dict = {}
+    fp32 = FrozenStates(model, tokenizer, texts, frozen, max_length=128, cache=cache)
+    bf16 = FrozenStates(model, tokenizer, texts, frozen, max_length=128, cache=cache, mixed_precision="bf16")
+    assert len(cache) == 2 * len(set(texts))
+    assert all(state.dtype == torch.float32 for state in bf16.states)
+    assert not all(torch.equal(a, b) for a, b in zip(fp32.states, bf16.states))
+    assert np.allclose(cached_scores(model, bf16, frozen, 8), cached_scores(model, fp32, frozen, 8), atol=0.02)
+
+
+def test_mixed_precision_modes_resolve_and_a_bf16_fit_records_it(dataset, tiny_backbone):
+    from policytag.training import precision
+
+    cpu = torch.device("cpu")
+    assert precision.resolve("fp32", cpu) == "fp32" and precision.resolve("bf16", cpu) == "bf16"
+    assert precision.resolve("auto", cpu) == ("bf16" if precision.native_bf16(cpu) else "fp32")
+    with pytest.raises(ValueError, match="mixed_precision must be one of auto, bf16, fp32"):
+        precision.resolve("fp16", cpu)
+    with pytest.raises(ValueError, match="train.mixed_precision must be one of"):
+        TrainParams.from_dict({"mixed_precision": "half"})
+    model, _, history = fit(dataset["train"], dataset["validation"],
+                            {"epochs": 4, "trainable_layers": 1, "head_lr": 5.0e-3, "mixed_precision": "bf16"},
+                            tiny_backbone, log=None)
+    losses = [epoch["train_loss"] for epoch in history["epochs"]]
+    assert history["mixed_precision"] == "bf16"
+    assert losses[-1] < losses[0]
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast leaves the weights float32
