@@ -247,11 +247,14 @@ class ZeroshotParams:
     max_length: int = 128
     batch_size: int = 32
     tune_on: str = "train_and_validation"
+    mixed_precision: str = "auto"
+    """The embedding passes in bf16 where the hardware has it natively (see policytag/training/precision.py)."""
 
     def check(self) -> None:
         if self.tune_on not in ("validation", "train_and_validation"):
             raise ParamsError(f"{PARAMS_FILE} baseline.zeroshot.tune_on: {self.tune_on!r}; "
                               "use validation or train_and_validation")
+        check_mixed_precision(self.SECTION, self.mixed_precision)
 
 
 BASELINE_KINDS = ("tfidf", "zeroshot")

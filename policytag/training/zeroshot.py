@@ -50,7 +50,8 @@ class ZeroShotPredictor:
 
     @property
     def encoder(self) -> Encoder:
-        return load_encoder(str(self.settings["backbone"]), self.settings["max_length"], self.settings["batch_size"])
+        return load_encoder(str(self.settings["backbone"]), self.settings["max_length"], self.settings["batch_size"],
+                            self.settings.get("mixed_precision", "fp32"))  # saved before the setting: float32
 
     def similarities(self, texts: Sequence[str]) -> np.ndarray:
         """Cosine similarity [texts, labels] between each sentence and each label description."""
@@ -98,7 +99,8 @@ def fit_zeroshot(train, validation, params: dict | None = None, backbone_dir: st
     """Label-description embeddings from the backbone; per-label thresholds tuned on `validation` (or on train and
     validation together with tune_on: train_and_validation: nothing else is fitted on their labels)."""
     settings = {**kind_settings(ZeroshotParams, params), "backbone": str(backbone_dir)}
-    encoder = load_encoder(str(settings["backbone"]), settings["max_length"], settings["batch_size"])
+    encoder = load_encoder(str(settings["backbone"]), settings["max_length"], settings["batch_size"],
+                           settings["mixed_precision"])
     label_embeddings = encoder.encode([label.description for label in LABELS], settings["label_prefix"])
     texts, gold = split_arrays(train)
     if not texts:

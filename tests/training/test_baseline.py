@@ -140,6 +140,16 @@ def test_zeroshot_end_to_end_on_a_tiny_backbone(keyword_dataset, tiny_backbone, 
     assert config["descriptions"]["taxation"].startswith("Taxes")
 
 
+def test_bf16_embeddings_are_float32_and_close_to_the_float32_ones(keyword_dataset, tiny_backbone):
+    from policytag.training.encoder import Encoder
+
+    texts = list(keyword_dataset["train"]["text"])[:20]
+    fp32 = Encoder(tiny_backbone, mixed_precision="fp32").encode(texts, "query: ")
+    bf16 = Encoder(tiny_backbone, mixed_precision="bf16").encode(texts, "query: ")
+    assert bf16.dtype == np.float32 and not np.array_equal(fp32, bf16)
+    assert (fp32 * bf16).sum(axis=1).min() > 0.999  # unit vectors: cosine
+
+
 def test_zeroshot_needs_a_backbone(keyword_dataset, tmp_path):
     with pytest.raises(BaselineError, match="no backbone checkpoint"):
         fit_zeroshot(keyword_dataset["train"], keyword_dataset["validation"], {}, backbone_dir=tmp_path)
