@@ -23,9 +23,9 @@ class Encoder:
 
     def __init__(self, backbone_dir: str | os.PathLike, max_length: int = 128, batch_size: int = 32,
                  mixed_precision: str = "auto"):
-        from policytag.training import precision
-
         from transformers import AutoModel, AutoTokenizer
+
+        from policytag.training import precision
 
         backbone_dir = Path(backbone_dir)
         if not (backbone_dir / "config.json").is_file():
