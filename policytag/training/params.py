@@ -131,6 +131,10 @@ class TrainParams:
     mixed_precision: str = "auto"
     """The training passes in bf16 where the hardware computes it natively ("auto"), always ("bf16") or never
     ("fp32"); see policytag/training/precision.py."""
+    final_model: str = "refit"
+    """What the train stage writes: "refit" fine-tunes the recipe once more on the train split; "fold_average"
+    averages the weights of the crossval stage's fold models of this recipe, which learnt from every train and
+    validation document (policytag/training/fold_average.py; the stage then needs --crossval)."""
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "TrainParams":
@@ -148,8 +152,11 @@ class TrainParams:
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise ParamsError("train.epochs, train.batch_size and train.patience must be at least 1")
         check_mixed_precision(self.SECTION, self.mixed_precision)
+        if self.final_model not in FINAL_MODELS:
+            raise ParamsError(f"train.final_model must be one of {', '.join(FINAL_MODELS)}, got {self.final_model!r}")
 
 
+FINAL_MODELS = ("refit", "fold_average")
 MIXED_PRECISION_MODES = ("auto", "bf16", "fp32")  # policytag/training/precision.py says what each does
 
 

@@ -23,7 +23,9 @@ from policytag.training.classifier_dir import write_classifier
 from policytag.training.data import DatasetError, load_dataset_dict, split_arrays
 from policytag.training.fit import _stderr, fit, training_rows
 from policytag.training.metrics import label_metrics
+from policytag.training.crossval import crossval_rows
 from policytag.training.model_cards import classifier_card, format_score
+from policytag.training.out_of_fold import OutOfFoldError, read_out_of_fold
 from policytag.training.params import ParamsError, TrainParams, load_section
 
 __all__ = ["TrainParams", "fit", "main"]
@@ -39,18 +41,33 @@ def _language_counts(dataset) -> dict[str, int]:
 
 
 def _stage_metrics(history: dict) -> dict:
-    """Validation metrics for `dvc metrics` (no timings: a rerun gives the same file)."""
+    """Validation metrics (of a fold average: its fold models' out-of-fold metrics) for `dvc metrics` (no timings:
+    a rerun gives the same file)."""
     validation = history["validation"] or {}
     tuned = validation.get("tuned", {})
-    return {
-        "best_epoch": history["best_epoch"],
-        "epochs_run": len(history["epochs"]),
-        "validation": {
-            "macro_f1": tuned.get("macro_f1"),
-            "macro_f1_at_0.5": validation.get("at_0.5", {}).get("macro_f1"),
-            "f1": {name: m["f1"] for name, m in tuned.get("labels", {}).items()},
-        },
+    scores = {
+        "macro_f1": tuned.get("macro_f1"),
+        "macro_f1_at_0.5": validation.get("at_0.5", {}).get("macro_f1"),
+        "f1": {name: m["f1"] for name, m in tuned.get("labels", {}).items()},
     }
+    if history.get("final_model") == "fold_average":
+        return {"final_model": "fold_average", "folds": len(history["fold_files"]), "out_of_fold": scores}
+    return {"best_epoch": history["best_epoch"], "epochs_run": len(history["epochs"]), "validation": scores}
+
+
+def fold_average_history(out_of_fold_file: Path, made_of: dict, rows: int) -> dict:
+    """The history of a fold-average classifier: the fold files it averages, and as its metrics those of its fold
+    models on the sentences each did not see (out-of-fold, at the cross-fitted thresholds): the averaged model has
+    seen every train and validation document, so no split of them is held out from it."""
+    predictions = read_out_of_fold(out_of_fold_file)
+    decided = (predictions.scores >= predictions.thresholds).astype(np.float64)
+    at_half = np.full(len(LABEL_NAMES), 0.5)
+    tuned = label_metrics(predictions.gold, decided, at_half)
+    for name in LABEL_NAMES:  # each row was decided at its own fold's threshold: no one threshold to show
+        tuned["labels"][name]["threshold"] = None
+    return {"final_model": "fold_average", **made_of, "epochs": [], "best_epoch": None, "stopped_early": False,
+            "train_sentences": rows, "validation_sentences": len(predictions.records),
+            "validation": {"tuned": tuned, "at_0.5": label_metrics(predictions.gold, predictions.scores, at_half)}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,8 +107,21 @@ def main(argv: list[str] | None = None) -> int:
 
     hf_logging.disable_progress_bar()
     _stderr(f"train: {len(train)} train / {len(validation)} validation sentences, backbone {args.backbone}")
-    model, thresholds, history = fit(train, validation, params, args.backbone)
-    history["thresholds_from"] = "validation split"
+    if params.final_model == "fold_average":
+        if not args.crossval:
+            return _fail("train.final_model: fold_average averages the crossval stage's fold models: pass --crossval "
+                         "models/crossval, or set train.final_model: refit")
+        from policytag.training.fold_average import FoldWeightsError, fold_average_model
+
+        try:
+            model, made_of = fold_average_model(args.backbone, params, args.crossval, args.crossval_run)
+            history = fold_average_history(args.crossval / f"{args.crossval_run}.jsonl", made_of,
+                                           len(crossval_rows(dataset)))
+        except (FoldWeightsError, OutOfFoldError) as error:
+            return _fail(str(error))
+    else:
+        model, thresholds, history = fit(train, validation, params, args.backbone)
+        history["thresholds_from"] = "validation split"
     if args.crossval:
         from policytag.training.classifier_thresholds import ThresholdSourceError, thresholds_from_crossval
 
@@ -102,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(str(error))
         history["thresholds_from"] = f"out-of-fold scores of {args.crossval / args.crossval_run}.jsonl"
         history["threshold_stability"] = stability
-        if len(validation):
+        if len(validation) and params.final_model == "refit":
             val_texts, val_labels = split_arrays(validation)
             scores = Classifier(model, tokenizer_for(args.backbone), list(LABEL_NAMES), thresholds, "validation",
                                 next(model.parameters()).device).predict_proba(val_texts)
@@ -136,8 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.metrics:
         write_json(args.metrics, _stage_metrics(history))
     tuned = (history["validation"] or {}).get("tuned", {})
-    _stderr(f"train: best epoch {history['best_epoch']}, validation macro-F1 {format_score(tuned.get('macro_f1'))} "
-            f"(tuned thresholds) -> {out}")
+    if params.final_model == "fold_average":
+        _stderr(f"train: the average of {len(history['fold_files'])} fold models, whose out-of-fold macro-F1 is "
+                f"{format_score(tuned.get('macro_f1'))} -> {out}")
+    else:
+        _stderr(f"train: best epoch {history['best_epoch']}, validation macro-F1 "
+                f"{format_score(tuned.get('macro_f1'))} (tuned thresholds) -> {out}")
     return 0
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from transformers import AutoTokenizer
+from transformers import AutoModel, AutoTokenizer
 
 from policytag.labels import LABEL_NAMES, LABELS
 from policytag.model import THRESHOLDS_FILE, Classifier, save_classifier, tokenize
@@ -317,3 +317,51 @@ def test_mixed_precision_modes_resolve_and_a_bf16_fit_records_it(dataset, tiny_b
     assert history["mixed_precision"] == "bf16"
     assert losses[-1] < losses[0]
     assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast leaves the weights float32
+
+
+def test_fold_average_classifier_is_the_mean_of_the_crossval_fold_models(dataset, tiny_backbone, tmp_path, capsys):
+    """crossval keeps each fold model's trained weights; `final_model: fold_average` makes the classifier their
+    element-wise mean (frozen weights stay the backbone's), with the out-of-fold thresholds and metrics; without
+    --crossval, or with no fold models, the error says what to do."""
+    from safetensors.torch import load_file
+
+    from policytag.training import crossval
+    from policytag.training.fold_average import FOLD_FILE
+
+    save_dataset(dataset, tmp_path / "dataset")
+    recipe = {**FAST, "epochs": 2, "int8_calibration_sentences": 40, "final_model": "fold_average",
+              "trainable_layers": 1}
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"train": recipe, "crossval": {"models": ["transformer"], "folds": 3}}))
+    common = ["--params", str(params), "--dataset", str(tmp_path / "dataset"), "--backbone", str(tiny_backbone)]
+    assert crossval.main([*common, "--out", str(tmp_path / "crossval")]) == 0
+    folds = [load_file(str(tmp_path / "crossval" / "transformer.folds" / FOLD_FILE.format(fold=k))) for k in range(3)]
+    assert set(folds[0]) == set(folds[1]) == set(folds[2])
+    assert "head.weight" in folds[0] and not any(name.startswith("encoder.embeddings") for name in folds[0])
+    assert not torch.equal(folds[0]["head.weight"], folds[1]["head.weight"]), "each fold trained its own model"
+
+    out = tmp_path / "classifier"
+    assert main([*common, "--crossval", str(tmp_path / "crossval"), "--out", str(out)]) == 0
+    classifier = Classifier.load(out, device="cpu")
+    weights = dict(classifier.model.named_parameters())
+    for name in folds[0]:
+        torch.testing.assert_close(weights[name].detach(), sum(fold[name] for fold in folds) / 3)
+    backbone = AutoModel.from_pretrained(str(tiny_backbone))
+    torch.testing.assert_close(weights["encoder.embeddings.word_embeddings.weight"].detach(),
+                               backbone.embeddings.word_embeddings.weight.detach())
+    history = json.loads((out / "history.json").read_text())
+    assert history["final_model"] == "fold_average" and len(history["fold_files"]) == 3
+    assert [len(fold["epochs"]) for fold in history["folds"]] == [2, 2, 2]
+    assert "out-of-fold" in history["thresholds_from"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["final_model"] == "fold_average" and metrics["folds"] == 3
+    assert 0 <= metrics["out_of_fold"]["macro_f1"] <= 1
+    card = (out / "README.md").read_text()
+    assert "average of the 3 fold models" in card and "Cross-validation metrics" in card
+
+    assert main([*common, "--out", str(out)]) == 1
+    assert "pass --crossval" in capsys.readouterr().err
+    for path in (tmp_path / "crossval" / "transformer.folds").iterdir():
+        path.unlink()
+    assert main([*common, "--crossval", str(tmp_path / "crossval"), "--out", str(out)]) == 1
+    assert "dvc repro crossval" in capsys.readouterr().err
