@@ -36,6 +36,7 @@ STAGE_MODULES = {
     "backbone": ("policytag.training.backbone", "materialise the pretrained encoder as a Hugging Face checkpoint"),
     "train": ("policytag.training.train", "fine-tune the classifier; thresholds from its recipe's out-of-fold scores"),
     "distill": ("policytag.training.distill", "distil the classifier into a smaller, faster student"),
+    "embed": ("policytag.training.embed", "embed every dataset sentence once with the bare encoder"),
     "baseline": ("policytag.training.baseline", "fit the TF-IDF and zero-shot baselines"),
     "crossval": ("policytag.training.crossval",
                  "grouped k-fold cross-validation of every model kind (out-of-fold scores)"),

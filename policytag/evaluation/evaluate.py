@@ -40,6 +40,7 @@ from policytag.training.artifacts import write_json
 from policytag.training.baseline import load_predictor
 from policytag.training.crossval import all_rows, in_schema_order
 from policytag.training.data import DatasetError, load_dataset_dict, split_arrays
+from policytag.training.encoder import add_embeddings_option, use_embeddings
 from policytag.training.out_of_fold import OutOfFoldError, read_out_of_fold
 from policytag.training.params import CrossvalParams, EvaluateParams, ParamsError, read_params, section_params
 from policytag.training.predictors import DEFAULT_BACKBONE, BaselineError
@@ -235,12 +236,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, default=Path("models/baseline"))
     parser.add_argument("--backbone", type=Path, default=Path(DEFAULT_BACKBONE), help="for the zero-shot model")
     parser.add_argument("--crossval", type=Path, default=Path("models/crossval"))
+    add_embeddings_option(parser)
     parser.add_argument("--metrics", type=Path, default=Path("metrics"), help="directory for test.json, crossval.json")
     parser.add_argument("--plots", type=Path, default=Path("plots"))
     parser.add_argument("--report", type=Path, default=Path("reports/evaluation.md"))
     args = parser.parse_args(argv)
     log = lambda message: print(f"evaluate: {message}", file=sys.stderr)  # noqa: E731
     try:
+        if args.embeddings:
+            use_embeddings(args.embeddings)
         params = read_params(args.params)
         models = list(section_params(EvaluateParams, params.get("evaluate")).models)
         dataset = load_dataset_dict(args.dataset)

@@ -109,9 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--plots", type=Path, default=Path("plots/active_learning"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/active_learning.json"))
+    from policytag.training.encoder import Encoder, add_embeddings_option, use_embeddings
+
+    add_embeddings_option(parser)
     args = parser.parse_args(argv)
     from policytag.training.data import load_dataset_dict
-    from policytag.training.encoder import Encoder
+
+    if args.embeddings:
+        use_embeddings(args.embeddings)
 
     settings = asdict(load_section(args.params, SimulateParams))
     dataset = load_dataset_dict(args.dataset)

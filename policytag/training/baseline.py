@@ -38,6 +38,7 @@ from policytag.training.predictors import (
     read_config,
 )
 from policytag.training.tfidf import TfidfPredictor, fit_tfidf
+from policytag.training.encoder import add_embeddings_option, use_embeddings
 from policytag.training.zeroshot import ZeroShotPredictor, fit_zeroshot
 
 __all__ = ["BaselineError", "Predictor", "TfidfPredictor", "ZeroShotPredictor", "fit_tfidf", "fit_zeroshot",
@@ -61,8 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--backbone", type=Path, default=Path(DEFAULT_BACKBONE), help="for the zero-shot model")
     parser.add_argument("--out", type=Path, default=Path("models/baseline"))
+    add_embeddings_option(parser)
     args = parser.parse_args(argv)
     try:
+        if args.embeddings:
+            use_embeddings(args.embeddings)
         params = load_section(args.params, BaselineParams)
         kinds = params.models
         dataset = load_dataset_dict(args.dataset)

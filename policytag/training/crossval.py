@@ -15,8 +15,10 @@ policytag/training/zeroshot.py, params `baseline.<kind>`) and `transformer` (pol
 `train`, imported only when asked for). An entry may also be a variant, `{name: transformer_random_head, kind:
 transformer, params: {head_init: random}}`: the kind's params with those overrides, so that an ablation is measured on
 the same folds. Each entry writes models/crossval/<name>.jsonl: one line per sentence, in dataset order, with its
-fold, out-of-fold scores and the fold's thresholds per label, and its gold labels (names); and <name>.params.json, the
-kind and the params it was fitted with. The evaluate stage turns these into metrics.
+fold, out-of-fold scores and the fold's thresholds per label, and its gold labels (names); <name>.params.json, the
+kind and the params it was fitted with; and for a transformer, <name>.folds/fold-<k>.safetensors, each fold model's
+trained weights (the train stage's `final_model: fold_average` averages them: policytag/training/fold_average.py).
+The evaluate stage turns these into metrics.
 `python -m policytag.training.crossval --dataset data/dataset --backbone models/backbone --out models/crossval`.
 """
 
@@ -36,6 +38,7 @@ from policytag.labels import LABEL_NAMES
 from policytag.records import atomic_directory, write_jsonl
 from policytag.training.artifacts import directory_hash, write_json
 from policytag.training.data import DatasetError, load_dataset_dict, split_arrays
+from policytag.training.encoder import add_embeddings_option, use_embeddings
 from policytag.training.params import (
     CrossvalParams,
     TfidfParams,
@@ -262,8 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--backbone", type=Path, default=Path(DEFAULT_BACKBONE))
     parser.add_argument("--out", type=Path, default=Path("models/crossval"))
+    add_embeddings_option(parser)
     args = parser.parse_args(argv)
     try:
+        if args.embeddings:
+            use_embeddings(args.embeddings)
         params = read_params(args.params)
         settings = section_params(CrossvalParams, params.get("crossval"))
         folds, seed = settings.folds, settings.seed

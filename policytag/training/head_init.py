@@ -26,9 +26,12 @@ HEAD_STATISTICS_SENTENCES = 256
 
 
 def _sentence_vectors(model: SentenceTagger, tokenizer, texts: Sequence[str], max_length: int, prefix: str,
-                      batch_size: int, device) -> torch.Tensor:
+                      batch_size: int, device, by_length: bool = False) -> torch.Tensor:
+    """Pooled vectors of `texts`: in input order, or with `by_length` in length order (batches of similar length,
+    little padding: for statistics that do not depend on the order)."""
     vectors = [model.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device))
-               for _, batch in tokenized_batches(tokenizer, texts, batch_size, max_length, prefix)]
+               for _, batch in tokenized_batches(tokenizer, texts, batch_size, max_length, prefix,
+                                                 by_length=by_length)]
     return torch.cat(vectors)
 
 
@@ -51,7 +54,7 @@ def init_head(model: SentenceTagger, tokenizer, params: TrainParams, train_texts
             rng = np.random.default_rng(params.seed)
             sample = [train_texts[i] for i in sorted(rng.permutation(len(train_texts))[:HEAD_STATISTICS_SENTENCES])]
             vectors = _sentence_vectors(model, tokenizer, sample, params.max_length, model.config.input_prefix,
-                                        params.eval_batch_size, device)
+                                        params.eval_batch_size, device, by_length=True)
             weight = params.head_init_scale * rows / vectors.norm(dim=-1).mean()
             model.head.weight.copy_(weight)
             model.head.bias.copy_(prior - (vectors @ weight.T).mean(dim=0))

@@ -1,5 +1,9 @@
-"""The `train` stage: fine-tune the sentence classifier (policytag/training/fit.py), take its thresholds from the
-cross-validation of the same recipe (policytag/training/classifier_thresholds.py), and write models/classifier/.
+"""The `train` stage: make the sentence classifier, take its thresholds from the cross-validation of the same recipe
+(policytag/training/classifier_thresholds.py), and write models/classifier/.
+
+The classifier is, as `train.final_model` says, either the average of the crossval stage's fold models' weights
+(`fold_average`, policytag/training/fold_average.py: every train and validation document learnt, no further training
+run) or the recipe fine-tuned once more on the train split (`refit`, policytag/training/fit.py).
 
 params.yaml `train:`, data/dataset and models/backbone in; models/classifier/ out (checkpoint, tokenizer,
 thresholds.json, training_params.json, history.json, metrics.json and a model card, policytag/training/model_cards.py),

@@ -150,6 +150,49 @@ def test_bf16_embeddings_are_float32_and_close_to_the_float32_ones(keyword_datas
     assert (fp32 * bf16).sum(axis=1).min() > 0.999  # unit vectors: cosine
 
 
+def test_embed_stage_vectors_replace_the_encoder_pass_of_later_stages(keyword_dataset, keyword_dataset_dir,
+                                                                        tiny_backbone, tmp_path, monkeypatch, capsys):
+    """`embed` encodes every dataset sentence once; with use_embeddings an Encoder of the same backbone and settings
+    returns those vectors without running the model; other settings, or a sentence it lacks, still run it; the
+    baseline stage's zero-shot model is the same with --embeddings as without."""
+    from policytag.training import embed, encoder
+
+    monkeypatch.setattr(encoder, "_PRECOMPUTED", {})
+    params = tmp_path / "params.yaml"
+    params.write_text("baseline:\n  zeroshot:\n    batch_size: 16\n    mixed_precision: fp32\n")
+    out = tmp_path / "embeddings"
+    assert embed.main(["--dataset", str(keyword_dataset_dir), "--params", str(params), "--backbone",
+                       str(tiny_backbone), "--out", str(out)]) == 0
+    texts = embed.dataset_texts(keyword_dataset)
+    assert encoder.use_embeddings(out) == len(texts) == len(set(texts))
+
+    fresh = encoder.Encoder(tiny_backbone, batch_size=16, mixed_precision="fp32")
+    computed = fresh.encode(texts[:30], "query: ")
+    reused = encoder.Encoder(tiny_backbone, batch_size=16, mixed_precision="fp32")
+    calls = []
+    real_forward = reused.model.forward
+    reused.model.forward = lambda *a, **k: calls.append(1) or real_forward(*a, **k)
+    np.testing.assert_allclose(reused.encode(texts[:30], "query: "), computed, atol=1e-5)
+    assert not calls, "every vector came from the embed stage"
+    reused.encode(["A sentence the dataset does not have."], "query: ")
+    assert calls, "a sentence it lacks is encoded"
+    other = encoder.Encoder(tiny_backbone, max_length=16, batch_size=16, mixed_precision="fp32")
+    assert other.precomputed("query: ") == {}, "other settings do not take these vectors"
+
+    models = {}
+    for name, extra in (("plain", []), ("reused", ["--embeddings", str(out)])):
+        encoder.load_encoder.cache_clear()
+        assert baseline.main(["--dataset", str(keyword_dataset_dir), "--params", str(params), "--backbone",
+                              str(tiny_backbone), "--out", str(tmp_path / name), *extra]) == 0
+        models[name] = load_predictor(tmp_path / name / "zeroshot")
+    np.testing.assert_allclose(models["plain"].center, models["reused"].center, atol=1e-5)
+    np.testing.assert_array_equal(models["plain"].thresholds, models["reused"].thresholds)
+
+    (out / "embeddings.json").write_text("{}")
+    with pytest.raises(encoder.EncoderError, match="dvc repro embed"):
+        encoder.use_embeddings(out)
+
+
 def test_zeroshot_needs_a_backbone(keyword_dataset, tmp_path):
     with pytest.raises(BaselineError, match="no backbone checkpoint"):
         fit_zeroshot(keyword_dataset["train"], keyword_dataset["validation"], {}, backbone_dir=tmp_path)
