@@ -32,11 +32,13 @@ def _sentence_vectors(model: SentenceTagger, tokenizer, texts: Sequence[str], ma
     vectors = [model.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device))
                for _, batch in tokenized_batches(tokenizer, texts, batch_size, max_length, prefix,
                                                  by_length=by_length)]
-    return torch.cat(vectors)
+    return torch.cat(vectors).float()
 
 
 def init_head(model: SentenceTagger, tokenizer, params: TrainParams, train_texts: Sequence[str]) -> None:
     """Set the head as `params.head_init` says (see the module docstring); the bias makes initial probabilities low."""
+    from policytag.training import precision
+
     device = next(model.parameters()).device
     prior = math.log(params.initial_probability / (1 - params.initial_probability))
     was_training = model.training
@@ -46,15 +48,17 @@ def init_head(model: SentenceTagger, tokenizer, params: TrainParams, train_texts
             if list(model.config.label_names) != list(LABEL_NAMES):
                 raise ValueError("head_init 'descriptions' needs the schema's labels, in schema order")
             descriptions = [label.description for label in LABELS]
-            rows = _sentence_vectors(model, tokenizer, descriptions, DESCRIPTION_MAX_LENGTH, QUERY_PREFIX,
-                                     params.eval_batch_size, device)
-            rows = torch.nn.functional.normalize(rows, dim=-1)
             # Statistics of the training sentences: their mean norm turns w·h into scale * cosine, and their
-            # mean score per label centres the bias.
+            # mean score per label centres the bias. The encoder passes run in the training passes' precision
+            # (bf16 where native); the vectors and the head are float32.
             rng = np.random.default_rng(params.seed)
             sample = [train_texts[i] for i in sorted(rng.permutation(len(train_texts))[:HEAD_STATISTICS_SENTENCES])]
-            vectors = _sentence_vectors(model, tokenizer, sample, params.max_length, model.config.input_prefix,
-                                        params.eval_batch_size, device, by_length=True)
+            with precision.autocast(device, precision.resolve(params.mixed_precision, device)):
+                rows = _sentence_vectors(model, tokenizer, descriptions, DESCRIPTION_MAX_LENGTH, QUERY_PREFIX,
+                                         params.eval_batch_size, device)
+                vectors = _sentence_vectors(model, tokenizer, sample, params.max_length, model.config.input_prefix,
+                                            params.eval_batch_size, device, by_length=True)
+            rows = torch.nn.functional.normalize(rows, dim=-1)
             weight = params.head_init_scale * rows / vectors.norm(dim=-1).mean()
             model.head.weight.copy_(weight)
             model.head.bias.copy_(prior - (vectors @ weight.T).mean(dim=0))
