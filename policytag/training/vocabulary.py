@@ -87,9 +87,16 @@ def kept_token_ids(tokenizer, texts: Iterable[str]) -> list[int]:
     kept = {token_id for token_id, piece in enumerate(pieces)
             if len(_bare(piece)) <= 1 or not any(character.isalpha() for character in piece)}
     kept.update(tokenizer.all_special_ids)
-    for encoding in backend.encode_batch(list(texts), add_special_tokens=False):
+    # Each word is segmented on its own (see the module's docstring), so texts joined by spaces give the same tokens
+    # as each text alone, several times faster than a batch of 1.6 million one-word texts.
+    texts = list(texts)
+    chunks = [" ".join(texts[start:start + JOINED_TEXTS]) for start in range(0, len(texts), JOINED_TEXTS)]
+    for encoding in backend.encode_batch(chunks, add_special_tokens=False):
         kept.update(encoding.ids)
     return sorted(kept)
+
+
+JOINED_TEXTS = 1000
 
 
 def _pruned_tokenizer_spec(spec: dict, new_id: dict[int, int]) -> dict:

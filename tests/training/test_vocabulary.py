@@ -77,6 +77,22 @@ def test_a_pruned_e5_vocabulary_scores_its_sample_exactly_and_cuts_other_words_i
             "input_ids"], skip_special_tokens=True)
 
 
+@pytest.mark.parametrize("which", ["e5", "tiny"])
+def test_kept_tokens_of_texts_joined_are_those_of_each_text_alone(which, e5_tagger, tiny_classifier):
+    """kept_token_ids encodes its texts joined by spaces (fast); the tokens are the same as each text's alone, for
+    e5's SentencePiece and the tiny WordPiece tokenizer, words with leading marks and sentences alike."""
+    from policytag.training.vocabulary import _plain_backend
+
+    tokenizer = e5_tagger[1] if which == "e5" else Classifier.load(tiny_classifier).tokenizer
+    texts = ["(Government", "\u201cPlatforms", "-quyền", "riêng", "TƯ", *UNSEEN,
+             *(encoder_text(text) for text in UNSEEN)] * 300
+    alone = {token for encoding in _plain_backend(tokenizer).encode_batch(texts, add_special_tokens=False)
+             for token in encoding.ids}
+    kept = set(kept_token_ids(tokenizer, texts))
+    assert alone <= kept
+    assert kept == set(kept_token_ids(tokenizer, [])) | alone
+
+
 def test_a_pruned_student_directory_loads_scores_and_exports_to_int8(tiny_classifier, sentences_file, tmp_path):
     teacher = Classifier.load(tiny_classifier, device="cpu")
     texts = [s.text for s in read_sentences(sentences_file)]
