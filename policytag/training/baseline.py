@@ -29,6 +29,7 @@ from pathlib import Path
 
 from policytag.records import atomic_directory
 from policytag.training.data import DatasetError, load_dataset_dict
+from policytag.training.encoder import add_embeddings_option, use_embeddings
 from policytag.training.params import BaselineParams, ParamsError, load_section
 from policytag.training.predictors import (
     CONFIG_FILE,
@@ -38,7 +39,6 @@ from policytag.training.predictors import (
     read_config,
 )
 from policytag.training.tfidf import TfidfPredictor, fit_tfidf
-from policytag.training.encoder import add_embeddings_option, use_embeddings
 from policytag.training.zeroshot import ZeroShotPredictor, fit_zeroshot
 
 __all__ = ["BaselineError", "Predictor", "TfidfPredictor", "ZeroShotPredictor", "fit_tfidf", "fit_zeroshot",

@@ -127,7 +127,7 @@ thresholds, `training_params.json` the parameters and data version, `history.jso
 ## {metrics_title}
 Macro-F1 over labels with a positive: {macro} at the tuned thresholds, {macro_half} at 0.5.
 
-| label | threshold | precision | recall | F1 | positives scored | train positives |
+| label | threshold | precision | recall | F1 | positives scored | positives learnt from |
 |---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 

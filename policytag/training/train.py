@@ -24,10 +24,10 @@ from policytag.labels import LABEL_NAMES
 from policytag.model import Classifier
 from policytag.training.artifacts import directory_hash, package_versions, write_json
 from policytag.training.classifier_dir import write_classifier
+from policytag.training.crossval import crossval_rows
 from policytag.training.data import DatasetError, load_dataset_dict, split_arrays
 from policytag.training.fit import _stderr, fit, training_rows
 from policytag.training.metrics import label_metrics
-from policytag.training.crossval import crossval_rows
 from policytag.training.model_cards import classifier_card, format_score
 from policytag.training.out_of_fold import OutOfFoldError, read_out_of_fold
 from policytag.training.params import ParamsError, TrainParams, load_section
@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "at_0.5": label_metrics(val_labels, scores, np.full(len(LABEL_NAMES), 0.5))}
     provenance_file = args.backbone / "backbone.json"
     provenance = json.loads(provenance_file.read_text(encoding="utf-8")) if provenance_file.is_file() else {}
-    _, train_labels = split_arrays(training_rows(train, params))
+    learnt = crossval_rows(dataset) if params.final_model == "fold_average" else train  # what the weights saw
+    _, train_labels = split_arrays(training_rows(learnt, params))
     training = {
         "params": asdict(params),
         "labels": list(LABEL_NAMES),
