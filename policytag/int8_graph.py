@@ -1,4 +1,5 @@
-"""Rewrites of the quantised ONNX graph that make a sentence's int8 scores a function of that sentence alone.
+"""Rewrites of the quantised ONNX graph that make a sentence's int8 scores a function of that sentence alone, and
+which nodes of the float graph belong to which encoder layer (`layer_nodes`, for the layers kept in float).
 
 `per_token_activations`: one symmetric activation scale per token instead of one per batch (MatMulIntegerToFloat
 with the weights' per-channel scales, then the token's scale); `row_wise_pooling`: mean pooling as a batched
@@ -7,6 +8,9 @@ bit-for-bit the same in any batch (`check_batch_invariance`). Why: docs/architec
 """
 
 from __future__ import annotations
+
+import ast
+import re
 
 import numpy as np
 
@@ -19,6 +23,33 @@ ZERO_POINT = 128
 
 class GraphRewriteError(RuntimeError):
     """The quantised graph is not shaped as the rewrite expects (another exporter or quantiser version)."""
+
+
+SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+"""The module path of each node, as torch.onnx (dynamo) records it in the node's metadata."""
+LAYER_SCOPE = re.compile(r"(?:^|\.)encoder\.layer\.(\d+)$")
+
+
+def layer_nodes(model, layers) -> list[str]:
+    """Names of the MatMul and Gemm nodes of the float ONNX `model` that compute inside the encoder layers
+    `layers` (indices from 0), found by the module scopes the exporter records; raises GraphRewriteError when the
+    graph has none for a requested layer (an exporter that records no scopes)."""
+    layers = set(layers)
+    found: dict[int, list[str]] = {}
+    for node in model.graph.node:
+        if node.op_type not in ("MatMul", "Gemm"):
+            continue
+        scopes = next((entry.value for entry in node.metadata_props if entry.key == SCOPES_KEY), None)
+        for scope in ast.literal_eval(scopes) if scopes else ():
+            match = LAYER_SCOPE.search(scope)
+            if match and int(match.group(1)) in layers:
+                found.setdefault(int(match.group(1)), []).append(node.name)
+                break
+    missing = sorted(layers - set(found))
+    if missing:
+        raise GraphRewriteError(f"the ONNX export names no MatMul of encoder layer(s) {missing} in its "
+                                f"'{SCOPES_KEY}' metadata; export with torch.onnx dynamo, or set int8_float_layers 0")
+    return [name for layer in sorted(found) for name in found[layer]]
 
 
 def _consumers(graph) -> dict[str, list]:

@@ -59,6 +59,8 @@ class SentenceTaggerConfig(PreTrainedConfig):
     classifier_dropout (`float`): dropout on the pooled vector before the linear head.
     input_prefix (`str`): prepended to every text before tokenising (e5's "query: ").
     max_length (`int`): tokens per sentence at inference (longer ones are truncated).
+    int8_float_layers (`int`): the top encoder layers that the int8 export keeps in float (the layers fine-tuning
+        changed; policytag/fast_scorer.py); 0 quantises every layer.
     """
 
     model_type = "policytag_sentence_tagger"
@@ -71,6 +73,7 @@ class SentenceTaggerConfig(PreTrainedConfig):
     classifier_dropout: float = 0.1
     input_prefix: str = QUERY_PREFIX
     max_length: int = DEFAULT_MAX_LENGTH
+    int8_float_layers: int = 0
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)

@@ -83,7 +83,8 @@ def classifier_card(training: dict, history: dict, thresholds: np.ndarray) -> st
         f"head initialised from {head}, bias for an initial probability of about {params['initial_probability']}; "
         f"{kept}; seed {params['seed']}. {threshold_text}. The int8 export (the default CPU path) has its own "
         f"thresholds (`int8_thresholds` in thresholds.json), under which it predicts each label as often as fp32 on "
-        f"{params.get('int8_calibration_sentences', 0)} training sentences.",
+        f"{params.get('int8_calibration_sentences', 0)} sentences it learnt from; "
+        f"{_float_layers(params.get('int8_float_layers', 0))}.",
         width=115)
     params_yaml = "\n".join(f"  {key}: {json.dumps(value)}" for key, value in params.items())
     version = f"`{training['dataset']['version'][:16]}` (sha256 of its files)"
@@ -213,6 +214,12 @@ beside the teacher, are in reports/evaluation.md; the speed and accuracy of othe
 The teacher's limits (its model card), and the student follows the teacher's mistakes as well as its successes; it
 is measured against gold labels on the test documents, not only against the teacher.{_pruned_limits(vocabulary)}
 """, ["sentence-classification", "distillation"], "transformers")
+
+
+def _float_layers(count: int) -> str:
+    if not count:
+        return "every encoder layer is quantised"
+    return f"the top {count} encoder layer{'s' if count > 1 else ''} stay float there, the others are quantised"
 
 
 def _pruned_limits(vocabulary: dict | None) -> str:

@@ -126,8 +126,11 @@ class TrainParams:
     initial_probability: float = 0.1
     threshold_step: float = 0.01
     int8_calibration_sentences: int = 1000
-    """Training sentences on which the int8 export's thresholds are matched to fp32's decisions (0: none; the int8
-    path then uses the fp32 thresholds)."""
+    """Sentences the classifier learnt from on which the int8 export's thresholds are matched to fp32's decisions
+    (0: none; the int8 path then uses the fp32 thresholds)."""
+    int8_float_layers: int = 0
+    """The top encoder layers the int8 export keeps in float (written to the classifier's config.json); the
+    layers fine-tuning changed (`trainable_layers`) are the ones whose quantisation moves decisions most."""
     mixed_precision: str = "auto"
     """The training passes in bf16 where the hardware computes it natively ("auto"), always ("bf16") or never
     ("fp32"); see policytag/training/precision.py."""
@@ -147,6 +150,8 @@ class TrainParams:
             raise ParamsError("train.initial_probability must lie strictly between 0 and 1")
         if not 0 < self.threshold_step < 0.5:
             raise ParamsError("train.threshold_step must lie in (0, 0.5)")
+        if self.int8_float_layers < 0:
+            raise ParamsError("train.int8_float_layers must be 0 (quantise every layer) or a number of top layers")
         if self.trainable_layers < 0:
             raise ParamsError("train.trainable_layers must be 0 (all) or a positive number of top layers")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:

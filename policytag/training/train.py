@@ -142,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
                                 next(model.parameters()).device).predict_proba(val_texts)
             history["validation"] = {"tuned": label_metrics(val_labels, scores, thresholds),
                                      "at_0.5": label_metrics(val_labels, scores, np.full(len(LABEL_NAMES), 0.5))}
+    layers = model.config.encoder_config.num_hidden_layers
+    if params.int8_float_layers > layers:
+        return _fail(f"train.int8_float_layers {params.int8_float_layers} is more than the encoder's {layers} layers")
+    model.config.int8_float_layers = params.int8_float_layers
     provenance_file = args.backbone / "backbone.json"
     provenance = json.loads(provenance_file.read_text(encoding="utf-8")) if provenance_file.is_file() else {}
     learnt = crossval_rows(dataset) if params.final_model == "fold_average" else train  # what the weights saw
@@ -163,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = AutoTokenizer.from_pretrained(str(args.backbone))
     from policytag.training.int8_thresholds import sample_texts
 
-    calibration = sample_texts(train["text"], params.int8_calibration_sentences, params.seed)
+    calibration = sample_texts(learnt["text"], params.int8_calibration_sentences, params.seed)
     out = write_classifier(args.out, model, tokenizer, thresholds, training,
                            card=lambda facts: classifier_card(facts, history, thresholds),
                            facts={"history": history, "metrics": _stage_metrics(history)},

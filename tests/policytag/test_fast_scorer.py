@@ -227,3 +227,43 @@ def test_on_a_gpu_auto_is_bf16_and_agrees_with_fp32(tiny_classifier, fp32, texts
     fast = scorer.predict_proba(texts)
     assert np.abs(fast - reference).max() < MAX_DIFFERENCE and np.abs(fast - reference).mean() < MEAN_DIFFERENCE
     assert ((fast >= scorer.thresholds) == (reference >= scorer.thresholds)).mean() >= 0.95
+
+
+def test_the_top_layers_kept_float_are_not_quantised(tiny_classifier, fp32, int8, texts, tmp_path, cache):
+    """With config.int8_float_layers N the export quantises no MatMul of the top N encoder layers (6 each: query,
+    key, value, attention output, feed-forward in and out), and its scores stay within this module's bounds of
+    fp32's (the tiny model's steep head, still int8, makes most of its error, so "closer" is not asserted here;
+    docs/architecture.md gives the measurement on the real classifier). A number beyond the encoder's layers is an
+    error naming the fix."""
+    import onnx
+
+    from policytag.int8_graph import GraphRewriteError, layer_nodes
+
+    def quantised(scorer):
+        return sum(node.op_type == "MatMulIntegerToFloat" for node in onnx.load(str(scorer.onnx_path)).graph.node)
+
+    layers = int8.config.encoder_config.num_hidden_layers
+    counts = {}
+    for float_layers in range(1, layers + 1):
+        directory = shutil.copytree(tiny_classifier, tmp_path / f"float-{float_layers}")
+        model = SentenceTagger.from_pretrained(str(directory))
+        model.config.int8_float_layers = float_layers
+        model.config.save_pretrained(str(directory))
+        scorer = load_scorer(directory, precision="int8")
+        assert scorer.onnx_path != int8.onnx_path, "the config is part of the export's cache key"
+        counts[float_layers] = quantised(scorer)
+    assert [quantised(int8) - counts[n] for n in counts] == [6 * n for n in counts]
+    difference = np.abs(scorer.predict_proba(texts) - fp32.predict_proba(texts))
+    assert difference.max() < MAX_DIFFERENCE and difference.mean() < MEAN_DIFFERENCE
+
+    model.config.int8_float_layers = layers + 1
+    model.config.save_pretrained(str(directory))
+    with pytest.raises(ClassifierError, match="int8_float_layers"):
+        load_scorer(directory, precision="int8")
+
+    graph = onnx.helper.make_graph([onnx.helper.make_node("MatMul", ["x", "w"], ["y"], name="bare")], "bare",
+                                   [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2])],
+                                   [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 2])])
+    assert layer_nodes(onnx.helper.make_model(graph), []) == []
+    with pytest.raises(GraphRewriteError, match="layer"):
+        layer_nodes(onnx.helper.make_model(graph), [0])

@@ -330,7 +330,7 @@ def test_fold_average_classifier_is_the_mean_of_the_crossval_fold_models(dataset
 
     save_dataset(dataset, tmp_path / "dataset")
     recipe = {**FAST, "epochs": 2, "int8_calibration_sentences": 40, "final_model": "fold_average",
-              "trainable_layers": 1}
+              "trainable_layers": 1, "int8_float_layers": 1}
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"train": recipe, "crossval": {"models": ["transformer"], "folds": 3}}))
     common = ["--params", str(params), "--dataset", str(tmp_path / "dataset"), "--backbone", str(tiny_backbone)]
@@ -358,6 +358,7 @@ def test_fold_average_classifier_is_the_mean_of_the_crossval_fold_models(dataset
     assert 0 <= metrics["out_of_fold"]["macro_f1"] <= 1
     card = (out / "README.md").read_text()
     assert "average of the 3 fold models" in card and "Cross-validation metrics" in card
+    assert classifier.model.config.int8_float_layers == 1 and "top 1 encoder layer stay float" in " ".join(card.split())
 
     assert main([*common, "--out", str(out)]) == 1
     assert "pass --crossval" in capsys.readouterr().err
