@@ -195,7 +195,8 @@ def export_int8_onnx(model_dir: str | os.PathLike, out_path: str | os.PathLike, 
         if got.shape != expected.shape or not np.allclose(got, expected, atol=tolerance, rtol=0):
             raise RuntimeError(f"the ONNX export of {model_dir} does not reproduce PyTorch's logits "
                                f"(max difference {np.abs(got - expected).max():.2e})")
-        keep_float = layer_nodes(onnx.load(str(fp32_path), load_external_data=False), range(layers - float_layers, layers))
+        graph = onnx.load(str(fp32_path), load_external_data=False)  # the node scopes are enough here
+        keep_float = layer_nodes(graph, range(layers - float_layers, layers))
         with _quiet():
             quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=True,
                              reduce_range=True, nodes_to_exclude=keep_float)

@@ -94,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"{args.params}: {error}")
     if not (args.backbone / "config.json").is_file():
         return _fail(f"{args.backbone} holds no backbone checkpoint; build it with `dvc repro backbone`")
+    layers = json.loads((args.backbone / "config.json").read_text(encoding="utf-8")).get("num_hidden_layers", 0)
+    if params.int8_float_layers > layers:
+        return _fail(f"train.int8_float_layers {params.int8_float_layers} is more than the {layers} layers of "
+                     f"{args.backbone}; set it to {layers} or fewer in params.yaml")
     try:
         dataset = load_dataset_dict(args.dataset)
         train, validation = dataset["train"], dataset["validation"]
@@ -142,9 +146,6 @@ def main(argv: list[str] | None = None) -> int:
                                 next(model.parameters()).device).predict_proba(val_texts)
             history["validation"] = {"tuned": label_metrics(val_labels, scores, thresholds),
                                      "at_0.5": label_metrics(val_labels, scores, np.full(len(LABEL_NAMES), 0.5))}
-    layers = model.config.encoder_config.num_hidden_layers
-    if params.int8_float_layers > layers:
-        return _fail(f"train.int8_float_layers {params.int8_float_layers} is more than the encoder's {layers} layers")
     model.config.int8_float_layers = params.int8_float_layers
     provenance_file = args.backbone / "backbone.json"
     provenance = json.loads(provenance_file.read_text(encoding="utf-8")) if provenance_file.is_file() else {}

@@ -362,6 +362,10 @@ def test_fold_average_classifier_is_the_mean_of_the_crossval_fold_models(dataset
 
     assert main([*common, "--out", str(out)]) == 1
     assert "pass --crossval" in capsys.readouterr().err
+    params.write_text(yaml.safe_dump({"train": {**recipe, "int8_float_layers": 3}}))
+    assert main([*common, "--crossval", str(tmp_path / "crossval"), "--out", str(out)]) == 1
+    assert "int8_float_layers 3 is more than the 2 layers" in capsys.readouterr().err
+    params.write_text(yaml.safe_dump({"train": recipe}))
     for path in (tmp_path / "crossval" / "transformer.folds").iterdir():
         path.unlink()
     assert main([*common, "--crossval", str(tmp_path / "crossval"), "--out", str(out)]) == 1
