@@ -15,7 +15,7 @@ import yaml
 BIN = Path(sys.executable).parent
 COPIED = ["dvc.yaml", "params.yaml", "data/raw", "data/annotations", "metrics/agreement.json", "policytag"]
 QUICK = {
-    "train": {"epochs": 1, "trainable_layers": 1, "int8_calibration_sentences": 100},
+    "train": {"epochs": 1, "trainable_layers": 1, "int8_float_layers": 1, "int8_calibration_sentences": 100},
     "crossval": {"folds": 3},
     "distill": {"layers": 1, "epochs": 1, "int8_calibration_sentences": 100, "vocabulary_words": 2000},
     "simulate": {"repetitions": 1, "batch": 40, "initial": 20, "budget": 120},
