@@ -28,18 +28,18 @@ def tag(*args) -> int:
     return main(["tag", *map(str, args), "--no-progress"])
 
 
-def assert_close(mine, theirs, path="row"):
-    """Equal, except that numbers may differ by 1e-5 (scores computed in other batches, on other processes)."""
+def assert_close(mine, theirs, path="row", atol=1e-5):
+    """Equal, except that numbers may differ by `atol` (scores computed in other batches, on other processes)."""
     if isinstance(theirs, dict):
         assert isinstance(mine, dict) and list(mine) == list(theirs), path
         for key in theirs:
-            assert_close(mine[key], theirs[key], f"{path}.{key}")
+            assert_close(mine[key], theirs[key], f"{path}.{key}", atol)
     elif isinstance(theirs, list):
         assert isinstance(mine, list) and len(mine) == len(theirs), path
         for index, (a, b) in enumerate(zip(mine, theirs)):
-            assert_close(a, b, f"{path}[{index}]")
+            assert_close(a, b, f"{path}[{index}]", atol)
     elif isinstance(theirs, float):
-        np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-5, err_msg=path)
+        np.testing.assert_allclose(mine, theirs, rtol=0, atol=atol, err_msg=path)
     else:
         assert mine == theirs, path
 
@@ -77,7 +77,7 @@ def test_ray_engine_matches_local_engine(ray_session, tiny_classifier, raw_dir, 
                                          monkeypatch):
     from policytag.tagging import ray_engine as tag_ray
 
-    # fp32: the int8 path's scores depend a little on which sentences share a batch, and the engines batch apart
+    # fp32 (the torch path) here; the int8 path is compared with the local engine's int8 at the end
     model = ("--model", tiny_classifier, "--precision", "fp32")
     local = tmp_path / "local" / "tagged.jsonl"
     assert tag(raw_dir, records, "--out", local, *model) == 1  # the malformed line
@@ -133,17 +133,19 @@ def test_ray_engine_matches_local_engine(ray_session, tiny_classifier, raw_dir, 
         "Regulators asked TikTok to verify the age of children."]
     assert len(rows) == len(sentences) and len(read_jsonl(summaries_path(out))) == len(order)
 
-    # The default precision on a CPU (int8, ONNX Runtime) in one actor of both CPUs: close to fp32.
+    # The default precision on a CPU (int8, ONNX Runtime) in one actor of both CPUs: what the local engine's int8
+    # gives. Its scores do not depend on batching (test_fast_scorer), so they match to the 4 decimals written; how
+    # close int8 is to fp32 depends on the CPU's integer kernels and is bounded in test_fast_scorer.
     int8 = tmp_path / "int8" / "tagged.jsonl"
     assert tag(records, "--out", int8, "--model", tiny_classifier, "--engine", "ray", "--actors", 1) == 1
     assert "1 actors of 2 CPUs" in capsys.readouterr().err
     if importlib.util.find_spec("onnxruntime"):  # else load_scorer says so and scores with fp32
         assert list(Path(os.environ["POLICYTAG_CACHE_DIR"]).glob("onnx/*/model.int8.onnx"))  # exported by the actor
-    reference = {s["id"]: s for s in expected_sentences if s["article_id"] in done_first}
-    rows = read_jsonl(int8)
-    assert [s["id"] for s in rows] == list(reference)
-    for row in rows:
-        assert max(abs(row["scores"][label] - reference[row["id"]]["scores"][label]) for label in row["scores"]) < 0.05
+    local_int8 = tmp_path / "local-int8" / "tagged.jsonl"
+    assert tag(records, "--out", local_int8, "--model", tiny_classifier) == 1
+    expected = read_jsonl(local_int8)
+    assert [s["id"] for s in expected] == [s["id"] for s in expected_sentences if s["article_id"] in done_first]
+    assert_close(read_jsonl(int8), expected, "int8", atol=2e-4)
 
 
 @pytest.mark.slow
